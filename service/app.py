@@ -1,0 +1,84 @@
+"""create_app and its lifespan: the engine starts in the background, so /healthz answers while the model loads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.engine import Engine, Sampling
+from service.errors import install_error_handlers
+from service.http import BodyLimitMiddleware, RequestContextMiddleware
+from service.metrics import Metrics
+from service.protocol import JudgeItem
+from service.rendering import build_prompt
+from service.routes import router
+from service.serving import JudgeService
+from service.settings import Settings
+from service.state import AppState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the FastAPI app. With `engine`, use it (tests share one engine); else start vLLM in the lifespan.
+
+    Example:
+        >>> app = create_app(Settings(model="demo"))  # nothing heavy happens until the lifespan starts
+    """
+    state = AppState(settings, Metrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        starter = asyncio.create_task(_start_engine(state, engine))
+        try:
+            yield
+        finally:
+            starter.cancel()
+            state.ready = False
+            if engine is None and state.judge is not None:
+                await state.judge.engine.shutdown()
+
+    app = FastAPI(
+        title="Agent-RRM judge service",
+        version=__version__,
+        description="Batched judgments of agent trajectories by Agent-RRM: reasoning, critique and a score in [0, 1].",
+        lifespan=lifespan,
+    )
+    app.state.rrm = state
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
+    return app
+
+
+async def _start_engine(state: AppState, engine: Engine | None) -> None:
+    try:
+        if engine is None:
+            from service.engine.vllm_engine import VllmEngine
+
+            engine = await VllmEngine.start(state.settings)
+        state.judge = JudgeService(engine, state.template, state.settings, state.metrics)
+        # Ready means answering: one real generation of a judge-shaped prompt must come back before the first
+        # request is let in (it also puts the system prompt in the prefix cache). A judge-shaped prompt rather
+        # than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10 tokens.
+        probe = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
+        prompt = build_prompt(engine.tokenizer, state.template, probe, engine.max_model_len - 1)
+        await engine.generate(prompt.token_ids, Sampling(max_tokens=1), "warmup")
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        state.fail(f"engine failed to start: {type(exc).__name__}: {exc}")
+        return
+    state.metrics.build_info.labels(version=__version__, model=engine.model_name,
+                                    template_id=state.template.id).set(1)
+    state.ready = True
+    state.metrics.ready.set(1)
+    log.info("ready: model=%s template=%s", engine.model_name, state.template.id)

@@ -1,0 +1,67 @@
+"""Every error leaves the service in one JSON shape: `{"error": {"type", "message", "code", "request_id", ...}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.protocol import ErrorBody, ErrorResponse
+from service.serving import InvalidRequest, ServiceUnavailable
+
+__all__ = ["error_response", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+_TYPES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
+          429: "overloaded", 499: "client_closed", 500: "internal_error", 503: "not_ready"}
+
+
+def error_response(
+    code: int,
+    message: str,
+    *,
+    request_id: str | None = None,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    type_: str | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(type=type_ or _TYPES.get(code, "error"), message=message, code=code,
+                                         request_id=request_id, details=details))
+    return JSONResponse(body.model_dump(), status_code=code, headers=headers)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                   for e in exc.errors()]
+        return error_response(422, "the request does not match the schema", request_id=_request_id(request),
+                              details=details)
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid(request: Request, exc: InvalidRequest) -> JSONResponse:
+        return error_response(400, str(exc), request_id=_request_id(request), details=exc.details)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return error_response(503, str(exc), request_id=_request_id(request), headers={"Retry-After": "5"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, str(exc.detail), request_id=_request_id(request), headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal error", request_id=_request_id(request))

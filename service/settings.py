@@ -1,0 +1,132 @@
+"""The one settings class, read once at start-up from CLI flags, `RRM_*` environment variables and defaults.
+
+Rules that span fields are validated here, so a bad configuration fails at start-up, not on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEMO_MODEL", "PRODUCTION_MODEL", "Settings"]
+
+DEMO_MODEL = "demo"
+PRODUCTION_MODEL = "bunny127/Agent-RRM"
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "agent-rrm"
+
+
+class Settings(BaseSettings):
+    """Settings of the judge service. Every field is also a CLI flag (`--max-tokens`) and a variable (`RRM_MAX_TOKENS`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RRM_",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_prog_name="python -m service",
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    # --- what is served -------------------------------------------------------------------------------------
+    model: str = Field(
+        default="auto",
+        description="`auto` (bunny127/Agent-RRM when a GPU is visible, else the demo model), `demo` (the tiny "
+        "offline model, meaningless text), a Hugging Face model id, or a local folder.",
+    )
+    served_model_name: str | None = Field(default=None, description="Name reported in responses.")
+    template_file: Path | None = Field(
+        default=None, description="A file holding the system prompt to use instead of the built-in template."
+    )
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Where the demo model is built.")
+    download_dir: Path | None = Field(default=None, description="Where vLLM puts downloaded weights.")
+
+    # --- HTTP -----------------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_items_per_request: int = Field(default=256, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=32 * 2**20, ge=1024, description="Larger request bodies get 413.")
+    max_item_chars: int = Field(
+        default=2_000_000, ge=100, description="Items whose question + trajectory exceed this get 400."
+    )
+
+    # --- judging --------------------------------------------------------------------------------------------
+    max_tokens: int = Field(default=1400, ge=16, description="Tokens the judge may write (paper: 1400).")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0, description="Sampling temperature (paper: 0).")
+    structured_output: bool = Field(
+        default=True, description="Constrain decoding to the three-block format (vLLM structured outputs)."
+    )
+    think_max_chars: int | None = Field(
+        default=None, ge=1, description="Bound on the <think> block's length in the grammar (None: unbounded)."
+    )
+    critique_max_chars: int | None = Field(default=None, ge=1, description="Same, for the <critique> block.")
+    request_timeout_s: float | None = Field(
+        default=300.0, gt=0, description="Default deadline of a /judge request; late items fail with `timeout`."
+    )
+    truncation: Literal["truncate", "reject"] = Field(
+        default="truncate", description="Over-long trajectories: shorten them (keeping the ends), or answer 400."
+    )
+
+    # --- engine (passed to vLLM) ----------------------------------------------------------------------------
+    max_model_len: int | None = Field(default=None, ge=256, description="Context length; None: the model's.")
+    dtype: str = "auto"
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.0, le=1.0)
+    max_num_seqs: int | None = Field(default=None, ge=1, description="Most sequences the engine runs at once.")
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    enable_prefix_caching: bool = True
+    enforce_eager: bool | None = Field(default=None, description="None: eager on CPU, CUDA graphs on GPU.")
+    seed: int = 0
+    cpu_kvcache_space_gib: int | None = Field(default=None, ge=1, description="KV cache size on CPU hosts.")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict, description="Further vLLM engine arguments, as JSON (e.g. '{\"quantization\": \"fp8\"}')."
+    )
+
+    # --- security (future) ----------------------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(default_factory=list, description="Bearer keys; empty: no auth.")
+
+    @model_validator(mode="after")
+    def _check_spanning_rules(self) -> Settings:
+        if self.model == "auto":
+            self.model = PRODUCTION_MODEL if _gpu_visible() else DEMO_MODEL
+        if self.model == DEMO_MODEL:
+            # A random-weight model rambles: bound its blocks so judgments end well inside max_tokens.
+            self.think_max_chars = self.think_max_chars or 120
+            self.critique_max_chars = self.critique_max_chars or 60
+            self.max_model_len = self.max_model_len or 4096
+        if self.max_model_len is not None and self.max_tokens >= self.max_model_len - 64:
+            raise ValueError(
+                f"max_tokens ({self.max_tokens}) leaves no room for a prompt in max_model_len ({self.max_model_len})"
+            )
+        if self.template_file is not None and not self.template_file.is_file():
+            raise ValueError(f"template_file {self.template_file} does not exist")
+        if self.engine_args.keys() & _OWNED_ENGINE_ARGS:
+            raise ValueError(
+                f"engine_args may not set {sorted(self.engine_args.keys() & _OWNED_ENGINE_ARGS)}: use the settings"
+            )
+        return self
+
+    @property
+    def is_demo(self) -> bool:
+        return self.model == DEMO_MODEL
+
+
+def _gpu_visible() -> bool:
+    """A cheap look for an NVIDIA GPU (no torch import at settings time)."""
+    return Path("/dev/nvidiactl").exists()
+
+
+# Engine arguments the settings own: set through their own fields, never through `engine_args`.
+_OWNED_ENGINE_ARGS = frozenset(
+    {"model", "tokenizer", "max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
+     "gpu_memory_utilization", "max_num_seqs", "enable_prefix_caching", "enforce_eager", "seed", "dtype"}
+)
