@@ -19,8 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                       timeout_keep_alive=30)
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None, access_log=False, timeout_keep_alive=30
+        )
     )
     app.state.rrm.server = server
     server.run()

@@ -77,8 +77,7 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
     except Exception as exc:
         state.fail(f"engine failed to start: {type(exc).__name__}: {exc}")
         return
-    state.metrics.build_info.labels(version=__version__, model=engine.model_name,
-                                    template_id=state.template.id).set(1)
+    state.metrics.build_info.labels(version=__version__, model=engine.model_name, template_id=state.template.id).set(1)
     state.ready = True
     state.metrics.ready.set(1)
     log.info("ready: model=%s template=%s", engine.model_name, state.template.id)

@@ -121,5 +121,5 @@ if __name__ == "__main__":  # python -m service.demo_model [CACHE_DIR]
     logging.basicConfig(level=logging.INFO)
     from service.settings import Settings
 
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Settings(_cli_parse_args=False).cache_dir
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Settings().cache_dir
     print(build_demo_model(folder))

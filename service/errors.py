@@ -17,9 +17,19 @@ __all__ = ["error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
-_TYPES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
-          429: "overloaded", 499: "client_closed", 500: "internal_error", 503: "not_ready"}
+_TYPES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "overloaded",
+    499: "client_closed",
+    500: "internal_error",
+    503: "not_ready",
+}
 
 
 def error_response(
@@ -31,8 +41,11 @@ def error_response(
     headers: dict[str, str] | None = None,
     type_: str | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorBody(type=type_ or _TYPES.get(code, "error"), message=message, code=code,
-                                         request_id=request_id, details=details))
+    body = ErrorResponse(
+        error=ErrorBody(
+            type=type_ or _TYPES.get(code, "error"), message=message, code=code, request_id=request_id, details=details
+        )
+    )
     return JSONResponse(body.model_dump(), status_code=code, headers=headers)
 
 
@@ -43,10 +56,13 @@ def _request_id(request: Request) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-                   for e in exc.errors()]
-        return error_response(422, "the request does not match the schema", request_id=_request_id(request),
-                              details=details)
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        return error_response(
+            422, "the request does not match the schema", request_id=_request_id(request), details=details
+        )
 
     @app.exception_handler(InvalidRequest)
     async def _invalid(request: Request, exc: InvalidRequest) -> JSONResponse:

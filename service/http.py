@@ -60,8 +60,13 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(route=route, code=str(status)).inc()
             self.metrics.request_duration.labels(route=route).observe(elapsed)
             if route not in ("/healthz", "/readyz", "/metrics"):
-                fields: dict[str, Any] = {"request_id": request_id, "method": scope.get("method"),
-                                          "route": route, "status": status, "latency_s": round(elapsed, 4)}
+                fields: dict[str, Any] = {
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "route": route,
+                    "status": status,
+                    "latency_s": round(elapsed, 4),
+                }
                 fields.update(scope["state"].get("log_fields", {}))
                 log.info(json.dumps(fields))
 
@@ -110,6 +115,7 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         from service.errors import error_response
 
-        response = error_response(413, f"request body larger than {self.limit} bytes",
-                                  request_id=scope.get("state", {}).get("request_id"))
+        response = error_response(
+            413, f"request body larger than {self.limit} bytes", request_id=scope.get("state", {}).get("request_id")
+        )
         await response(scope, receive, send)

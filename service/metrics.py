@@ -23,42 +23,59 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.build_info = Gauge("rrm_build_info", "Constant 1, labelled with what is served.",
-                                ["version", "model", "template_id"], registry=r)
-        self.ready = Gauge("rrm_ready", "1 when the engine is loaded and answering and the service takes work.",
-                           registry=r)
-        self.requests = Counter("rrm_requests_total", "HTTP requests by route and status code.",
-                                ["route", "code"], registry=r)
-        self.request_duration = Histogram("rrm_request_duration_seconds", "Time to answer a request, by route.",
-                                          ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.request_items = Histogram("rrm_request_items", "Items per judge request.",
-                                       buckets=_ITEM_BUCKETS, registry=r)
+        self.build_info = Gauge(
+            "rrm_build_info",
+            "Constant 1, labelled with what is served.",
+            ["version", "model", "template_id"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "rrm_ready", "1 when the engine is loaded and answering and the service takes work.", registry=r
+        )
+        self.requests = Counter(
+            "rrm_requests_total", "HTTP requests by route and status code.", ["route", "code"], registry=r
+        )
+        self.request_duration = Histogram(
+            "rrm_request_duration_seconds",
+            "Time to answer a request, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_items = Histogram(
+            "rrm_request_items", "Items per judge request.", buckets=_ITEM_BUCKETS, registry=r
+        )
         self.items = Counter("rrm_items_total", "Items received by /judge.", registry=r)
-        self.item_duration = Histogram("rrm_item_duration_seconds",
-                                       "Time from an item's arrival to its judgment.",
-                                       buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_duration = Histogram("rrm_queue_duration_seconds",
-                                        "Time an item waited before reaching the engine.",
-                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.items_in_flight = Gauge("rrm_items_in_flight", "Items submitted to the engine and not yet judged.",
-                                     registry=r)
-        self.items_queued = Gauge("rrm_items_queued", "Items admitted and waiting to reach the engine.",
-                                  registry=r)
-        self.admission_rejections = Counter("rrm_admission_rejections_total",
-                                            "Requests turned away before any work, by reason.",
-                                            ["reason"], registry=r)
-        self.judgments = Counter("rrm_judgments_total", "Judgments by status and failure reason.",
-                                 ["status", "reason"], registry=r)
-        self.score = Histogram("rrm_judgment_score", "Scores of successful judgments.",
-                               buckets=SCORE_BUCKETS, registry=r)
-        self.truncations = Counter("rrm_truncations_total", "Trajectories shortened to fit the context.",
-                                   registry=r)
+        self.item_duration = Histogram(
+            "rrm_item_duration_seconds",
+            "Time from an item's arrival to its judgment.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_duration = Histogram(
+            "rrm_queue_duration_seconds",
+            "Time an item waited before reaching the engine.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.items_in_flight = Gauge(
+            "rrm_items_in_flight", "Items submitted to the engine and not yet judged.", registry=r
+        )
+        self.items_queued = Gauge("rrm_items_queued", "Items admitted and waiting to reach the engine.", registry=r)
+        self.admission_rejections = Counter(
+            "rrm_admission_rejections_total", "Requests turned away before any work, by reason.", ["reason"], registry=r
+        )
+        self.judgments = Counter(
+            "rrm_judgments_total", "Judgments by status and failure reason.", ["status", "reason"], registry=r
+        )
+        self.score = Histogram(
+            "rrm_judgment_score", "Scores of successful judgments.", buckets=SCORE_BUCKETS, registry=r
+        )
+        self.truncations = Counter("rrm_truncations_total", "Trajectories shortened to fit the context.", registry=r)
         self.cache_hits = Counter("rrm_cache_hits_total", "Items answered from the judgment cache.", registry=r)
-        self.cache_misses = Counter("rrm_cache_misses_total", "Cacheable items that had to be judged.",
-                                    registry=r)
+        self.cache_misses = Counter("rrm_cache_misses_total", "Cacheable items that had to be judged.", registry=r)
         self.prompt_tokens = Counter("rrm_prompt_tokens_total", "Prompt tokens sent to the engine.", registry=r)
-        self.completion_tokens = Counter("rrm_completion_tokens_total", "Tokens written by the judge.",
-                                         registry=r)
+        self.completion_tokens = Counter("rrm_completion_tokens_total", "Tokens written by the judge.", registry=r)
 
     def render(self) -> bytes:
         """Our metrics, then the engine's `vllm:*` metrics (which vLLM registers in the default registry)."""

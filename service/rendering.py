@@ -114,7 +114,8 @@ def _format_arguments(arguments: str | dict[str, Any]) -> str:
 def _render_message(number: int, message: Message, is_final: bool) -> str:
     if message.role == "tool":
         label = f"[{number}] tool result" + "".join(
-            f" {part}" for part in (message.name, f"(id {message.tool_call_id})" if message.tool_call_id else None)
+            f" {part}"
+            for part in (message.name, f"(id {message.tool_call_id})" if message.tool_call_id else None)
             if part
         )
     else:
@@ -139,9 +140,7 @@ def render_steps(item: JudgeItem) -> list[str]:
     """
     if item.messages is None:
         return [neutralize(item.trajectory or "")]
-    final = max(
-        (i for i, m in enumerate(item.messages) if m.role == "assistant" and not m.tool_calls), default=-1
-    )
+    final = max((i for i, m in enumerate(item.messages) if m.role == "assistant" and not m.tool_calls), default=-1)
     return [_render_message(i + 1, m, i == final) for i, m in enumerate(item.messages)]
 
 
@@ -158,9 +157,7 @@ def _chat_ids(tokenizer: Tokenizer, template: PromptTemplate, user: str) -> list
     return tokenizer.encode(str(text), add_special_tokens=False)
 
 
-def build_prompt(
-    tokenizer: Tokenizer, template: PromptTemplate, item: JudgeItem, budget: int
-) -> RenderedPrompt:
+def build_prompt(tokenizer: Tokenizer, template: PromptTemplate, item: JudgeItem, budget: int) -> RenderedPrompt:
     """Render `item` into prompt token ids of at most `budget` tokens, shortening the trajectory if needed.
 
     Truncation policy (documented in the README): the question and the template are always kept whole; of the
@@ -178,9 +175,7 @@ def build_prompt(
     room = budget - overhead
     for _attempt in range(4):  # token counts of pieces do not add up exactly: shrink until the whole fits
         if room < 32:
-            raise PromptTooLong(
-                f"the question and template take {overhead} tokens; the prompt budget is {budget}"
-            )
+            raise PromptTooLong(f"the question and template take {overhead} tokens; the prompt budget is {budget}")
         shortened = _shorten(tokenizer, steps, room)
         ids = _chat_ids(tokenizer, template, user_message(question, shortened))
         if len(ids) <= budget:

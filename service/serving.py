@@ -103,16 +103,22 @@ class JudgeService:
             elif item.trajectory is not None and not item.trajectory.strip():
                 problems.append({"index": index, "id": item.id, "problem": "empty trajectory"})
             elif _item_chars(item) > self.settings.max_item_chars:
-                problems.append({"index": index, "id": item.id,
-                                 "problem": f"item larger than {self.settings.max_item_chars} characters"})
+                problems.append(
+                    {
+                        "index": index,
+                        "id": item.id,
+                        "problem": f"item larger than {self.settings.max_item_chars} characters",
+                    }
+                )
         if problems:
             raise InvalidRequest(f"{len(problems)} item(s) cannot be judged", problems)
 
     def _plan(self, options: JudgeOptions, started: float) -> _Plan:
         max_tokens = options.max_tokens or self.settings.max_tokens
         if max_tokens > self.engine.max_model_len - 64:
-            raise InvalidRequest(f"max_tokens {max_tokens} leaves no room for the prompt "
-                                 f"(context {self.engine.max_model_len})")
+            raise InvalidRequest(
+                f"max_tokens {max_tokens} leaves no room for the prompt (context {self.engine.max_model_len})"
+            )
         temperature = self.settings.temperature if options.temperature is None else options.temperature
         timeout = options.timeout_s or self.settings.request_timeout_s
         return _Plan(
@@ -131,8 +137,13 @@ class JudgeService:
                 problems.append({"index": index, "id": item.id, "problem": str(exc)})
                 continue
             if prompt.truncated and self.settings.truncation == "reject":
-                problems.append({"index": index, "id": item.id,
-                                 "problem": f"trajectory longer than the prompt budget of {budget} tokens"})
+                problems.append(
+                    {
+                        "index": index,
+                        "id": item.id,
+                        "problem": f"trajectory longer than the prompt budget of {budget} tokens",
+                    }
+                )
             prompts.append(prompt)
         if problems:
             raise InvalidRequest(f"{len(problems)} item(s) do not fit the judge's context", problems)
@@ -141,7 +152,7 @@ class JudgeService:
     async def _judge_one(
         self, index: int, item: JudgeItem, prompt: RenderedPrompt, plan: _Plan, engine_id: str, started: float
     ) -> Judgment:
-        base = {"index": index, "id": item.id, "truncated": prompt.truncated}
+        base: dict[str, Any] = {"index": index, "id": item.id, "truncated": prompt.truncated}
         if prompt.truncated:
             self.metrics.truncations.inc()
         self.metrics.queue_duration.observe(time.monotonic() - started)
@@ -149,8 +160,12 @@ class JudgeService:
         try:
             generation = await self._generate(prompt.token_ids, plan, engine_id)
         except TimeoutError:
-            judgment = Judgment(**base, status="failed", reason="timeout",
-                                detail="not finished by the request's deadline; engine work aborted")
+            judgment = Judgment(
+                **base,
+                status="failed",
+                reason="timeout",
+                detail="not finished by the request's deadline; engine work aborted",
+            )
         except EngineDead as exc:
             raise ServiceUnavailable(str(exc)) from exc
         except EngineError as exc:
@@ -175,15 +190,33 @@ class JudgeService:
     def _to_judgment(base: dict[str, Any], generation: Generation, return_reasoning: bool) -> Judgment:
         usage = Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens)
         if generation.finish_reason == "abort":
-            return Judgment(**base, status="failed", reason="aborted", detail="the engine aborted the request",
-                            finish_reason="abort", usage=usage)
+            return Judgment(
+                **base,
+                status="failed",
+                reason="aborted",
+                detail="the engine aborted the request",
+                finish_reason="abort",
+                usage=usage,
+            )
         parsed = parse_judgment(generation.text, generation.finish_reason)
         if isinstance(parsed, ParseFailure):
-            return Judgment(**base, status="failed", reason=parsed.reason, detail=parsed.detail,
-                            finish_reason=generation.finish_reason, usage=usage)
-        return Judgment(**base, status="ok", score=parsed.score, critique=parsed.critique,
-                        reasoning=parsed.reasoning if return_reasoning else None,
-                        finish_reason=generation.finish_reason, usage=usage)
+            return Judgment(
+                **base,
+                status="failed",
+                reason=parsed.reason,
+                detail=parsed.detail,
+                finish_reason=generation.finish_reason,
+                usage=usage,
+            )
+        return Judgment(
+            **base,
+            status="ok",
+            score=parsed.score,
+            critique=parsed.critique,
+            reasoning=parsed.reasoning if return_reasoning else None,
+            finish_reason=generation.finish_reason,
+            usage=usage,
+        )
 
     def _count(self, judgment: Judgment, started: float) -> None:
         m = self.metrics

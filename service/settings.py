@@ -23,7 +23,7 @@ def _default_cache_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    """Settings of the judge service. Every field is also a CLI flag (`--max-tokens`) and a variable (`RRM_MAX_TOKENS`)."""
+    """Settings of the judge service; each field is also a flag (`--max-tokens`) and a variable (`RRM_MAX_TOKENS`)."""
 
     model_config = SettingsConfigDict(
         env_prefix="RRM_",
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     seed: int = 0
     cpu_kvcache_space_gib: int | None = Field(default=None, ge=1, description="KV cache size on CPU hosts.")
     engine_args: dict[str, Any] = Field(
-        default_factory=dict, description="Further vLLM engine arguments, as JSON (e.g. '{\"quantization\": \"fp8\"}')."
+        default_factory=dict, description='Further vLLM engine arguments, as JSON (e.g. \'{"quantization": "fp8"}\').'
     )
 
     # --- security (future) ----------------------------------------------------------------------------------
@@ -127,6 +127,18 @@ def _gpu_visible() -> bool:
 
 # Engine arguments the settings own: set through their own fields, never through `engine_args`.
 _OWNED_ENGINE_ARGS = frozenset(
-    {"model", "tokenizer", "max_model_len", "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
-     "gpu_memory_utilization", "max_num_seqs", "enable_prefix_caching", "enforce_eager", "seed", "dtype"}
+    {
+        "model",
+        "tokenizer",
+        "max_model_len",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "data_parallel_size",
+        "gpu_memory_utilization",
+        "max_num_seqs",
+        "enable_prefix_caching",
+        "enforce_eager",
+        "seed",
+        "dtype",
+    }
 )

@@ -100,9 +100,7 @@ class VllmEngine:
         )
         final = None
         try:
-            async for output in self._llm.generate(
-                TokensPrompt(prompt_token_ids=prompt_token_ids), params, request_id
-            ):
+            async for output in self._llm.generate(TokensPrompt(prompt_token_ids=prompt_token_ids), params, request_id):
                 final = output
         except EngineDeadError as exc:
             raise EngineDead(str(exc) or "the vLLM engine is dead") from exc
