@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.engine import Engine, Sampling
 from service.errors import install_error_handlers
-from service.http import BodyLimitMiddleware, RequestContextMiddleware
+from service.http import ApiKeyMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
 from service.protocol import JudgeItem
 from service.rendering import build_prompt
@@ -20,6 +20,7 @@ from service.routes import router
 from service.serving import JudgeService
 from service.settings import Settings
 from service.state import AppState
+from service.watchdog import watch_engine
 
 __all__ = ["create_app"]
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             yield
         finally:
             starter.cancel()
+            await asyncio.gather(starter, return_exceptions=True)
             state.ready = False
             if engine is None and state.judge is not None:
                 await state.judge.engine.shutdown()
@@ -54,9 +56,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.rrm = state
     install_error_handlers(app)
     app.include_router(router)
+    # Outermost last: request ids and access logs see everything; keys are checked before any body is read.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=state.api_keys, open_paths=_open_paths(settings))
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
     return app
+
+
+def _open_paths(settings: Settings) -> frozenset[str]:
+    """Routes that need no API key: the probes an orchestrator calls, and /metrics if so configured."""
+    return frozenset({"/healthz", "/readyz"} | (set() if settings.metrics_auth else {"/metrics"}))
 
 
 async def _start_engine(state: AppState, engine: Engine | None) -> None:
@@ -66,6 +75,7 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
 
             engine = await VllmEngine.start(state.settings)
         state.judge = JudgeService(engine, state.template, state.settings, state.metrics)
+        state.judge.on_engine_dead = state.fail
         # Ready means answering: one real generation of a judge-shaped prompt must come back before the first
         # request is let in (it also puts the system prompt in the prefix cache). A judge-shaped prompt rather
         # than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10 tokens.
@@ -81,3 +91,5 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
     state.ready = True
     state.metrics.ready.set(1)
     log.info("ready: model=%s template=%s", engine.model_name, state.template.id)
+    s = state.settings
+    await watch_engine(state.judge, prompt.token_ids, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.admission import Overloaded
 from service.protocol import ErrorBody, ErrorResponse
 from service.serving import InvalidRequest, ServiceUnavailable
 
@@ -67,6 +68,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidRequest)
     async def _invalid(request: Request, exc: InvalidRequest) -> JSONResponse:
         return error_response(400, str(exc), request_id=_request_id(request), details=exc.details)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return error_response(
+            429, str(exc), request_id=_request_id(request), headers={"Retry-After": str(exc.retry_after_s)}
+        )
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -13,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["ApiKeyMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware"]
 
 log = logging.getLogger("service.access")
 
@@ -117,5 +119,49 @@ class BodyLimitMiddleware:
 
         response = error_response(
             413, f"request body larger than {self.limit} bytes", request_id=scope.get("state", {}).get("request_id")
+        )
+        await response(scope, receive, send)
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class ApiKeyMiddleware:
+    """With keys configured, every route but `open_paths` needs `Authorization: Bearer <key>`.
+
+    Missing or malformed credentials: 401; a key that is not one of ours: 403. Keys are compared as SHA-256
+    digests with `hmac.compare_digest`, against every configured key, so timing says nothing about a key's
+    content or length. Keys are never logged.
+    """
+
+    def __init__(self, app: ASGIApp, keys: list[str], open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.digests = [_digest(k) for k in keys]
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.digests or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            await self._refuse(scope, receive, send, 401, "an API key is required: Authorization: Bearer <key>")
+            return
+        offered = _digest(token.strip())
+        matched = False
+        for digest in self.digests:
+            matched |= hmac.compare_digest(offered, digest)
+        if not matched:
+            await self._refuse(scope, receive, send, 403, "the API key is not valid")
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, code: int, message: str) -> None:
+        from service.errors import error_response
+
+        response = error_response(
+            code, message, request_id=scope.get("state", {}).get("request_id"), headers={"WWW-Authenticate": "Bearer"}
         )
         await response(scope, receive, send)

@@ -62,6 +62,11 @@ class Metrics:
             "rrm_items_in_flight", "Items submitted to the engine and not yet judged.", registry=r
         )
         self.items_queued = Gauge("rrm_items_queued", "Items admitted and waiting to reach the engine.", registry=r)
+        self.items_pending = Gauge(
+            "rrm_items_pending", "Items admitted and not yet judged (the admission queue's depth).", registry=r
+        )
+        self.items_pending_limit = Gauge("rrm_items_pending_limit", "The admission limit on pending items.", registry=r)
+        self.draining = Gauge("rrm_draining", "1 while the service drains before exiting.", registry=r)
         self.admission_rejections = Counter(
             "rrm_admission_rejections_total", "Requests turned away before any work, by reason.", ["reason"], registry=r
         )

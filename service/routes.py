@@ -36,8 +36,8 @@ State = Annotated[AppState, Depends(get_state)]
 @router.post("/judge", response_model=JudgeResponse, responses=_ERRORS)
 async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResponse:
     """Judge a batch of agent trajectories: one judgment per item, in input order."""
-    if not state.ready or state.judge is None:
-        raise ServiceUnavailable("the judge is not ready")
+    if not state.accepting or state.judge is None:
+        raise ServiceUnavailable(_why_not_accepting(state))
     request.state.log_fields = {"items": len(body.items)}
     return await _unless_disconnected(request, state.judge.judge(body, request.state.request_id))
 
@@ -53,8 +53,8 @@ async def healthz(state: State) -> dict[str, str]:
 @router.get("/readyz", responses=_ERRORS)
 async def readyz(state: State) -> dict[str, str]:
     """Readiness: the engine is loaded and answering."""
-    if not state.ready or state.judge is None:
-        raise HTTPException(503, "the engine is not ready", headers={"Retry-After": "5"})
+    if not state.accepting or state.judge is None:
+        raise HTTPException(503, _why_not_accepting(state), headers={"Retry-After": "5"})
     try:
         await state.judge.engine.check_health()
     except EngineDead as exc:
@@ -88,6 +88,14 @@ async def info(state: State) -> InfoResponse:
         truncation=s.truncation,
         engine=engine.info() if engine else {},
     )
+
+
+def _why_not_accepting(state: AppState) -> str:
+    if state.fatal_error:
+        return f"the service is failing: {state.fatal_error}"
+    if state.draining:
+        return "the service is shutting down; send the work to another replica"
+    return "the engine is not ready yet"
 
 
 async def _unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from service.admission import Admission
+from service.cache import ResultCache, cache_key
 from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
 from service.metrics import Metrics
 from service.parsing import ParseFailure, judgment_regex, parse_judgment
@@ -18,6 +21,8 @@ from service.settings import Settings
 __all__ = ["InvalidRequest", "JudgeService", "ServiceUnavailable"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class InvalidRequest(Exception):
@@ -52,6 +57,15 @@ class JudgeService:
             if settings.structured_output
             else None
         )
+        self.admission = Admission(settings.max_pending_items, settings.max_pending_prompt_tokens, metrics)
+        self.cache: ResultCache[Generation] = ResultCache(
+            settings.cache_size, keep=lambda g: g.finish_reason != "abort"
+        )
+        self.dead: str | None = None  # why the engine can no longer serve, once it cannot
+        self.on_engine_dead: Callable[[str], None] | None = None
+        self.in_flight = 0
+        self.last_progress = time.monotonic()
+        self._item_tasks: set[asyncio.Task[Judgment]] = set()
 
     async def judge(self, request: JudgeRequest, request_id: str) -> JudgeResponse:
         """Judge every item of `request`; judgments come back in input order.
@@ -59,25 +73,29 @@ class JudgeService:
         Raises InvalidRequest when an item cannot be judged, ServiceUnavailable when the engine is dead. A failure
         of one item's judgment is a `failed` judgment, not an exception.
         """
+        if self.dead:
+            raise ServiceUnavailable(self.dead)
         started = time.monotonic()
-        self._validate(request.items)
+        items = request.items
+        self._validate(items)
         plan = self._plan(request.options, started)
-        budget = self.engine.max_model_len - plan.sampling.max_tokens
-        # Tokenising long trajectories is CPU work: keep it off the event loop.
-        prompts = await asyncio.to_thread(self._render_all, request.items, budget)
-        self.metrics.items.inc(len(request.items))
-        self.metrics.request_items.observe(len(request.items))
-        tasks = [
-            asyncio.create_task(self._judge_one(i, item, prompt, plan, f"{request_id}-{i}", started))
-            for i, (item, prompt) in enumerate(zip(request.items, prompts, strict=True))
-        ]
+        self.admission.admit_items(len(items))
+        self.metrics.items_queued.inc(len(items))
+        tokens = 0
         try:
-            judgments = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()  # a cancelled task aborts its engine request
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            try:  # tokenising long trajectories is CPU work: keep it off the event loop
+                budget = self.engine.max_model_len - plan.sampling.max_tokens
+                prompts = await asyncio.to_thread(self._render_all, items, budget)
+            finally:
+                self.metrics.items_queued.dec(len(items))
+            needed = sum(len(p.token_ids) for p in prompts)
+            self.admission.admit_prompt_tokens(needed)
+            tokens = needed
+            self.metrics.items.inc(len(items))
+            self.metrics.request_items.observe(len(items))
+            judgments = await self._judge_all(items, prompts, plan, request_id, started)
+        finally:
+            self.admission.release(len(items), tokens)
         usage = Usage(
             prompt_tokens=sum(j.usage.prompt_tokens for j in judgments),
             completion_tokens=sum(j.usage.completion_tokens for j in judgments),
@@ -89,6 +107,33 @@ class JudgeService:
             judgments=list(judgments),
             usage=usage,
         )
+
+    async def _judge_all(
+        self, items: list[JudgeItem], prompts: list[RenderedPrompt], plan: _Plan, request_id: str, started: float
+    ) -> list[Judgment]:
+        tasks = [
+            asyncio.create_task(self._judge_one(i, item, prompt, plan, f"{request_id}-{i}", started))
+            for i, (item, prompt) in enumerate(zip(items, prompts, strict=True))
+        ]
+        self._item_tasks.update(tasks)
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()  # a cancelled task aborts its engine request
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.dead:
+                raise ServiceUnavailable(self.dead) from None
+            raise
+        finally:
+            self._item_tasks.difference_update(tasks)
+
+    def fail_all(self, reason: str) -> None:
+        """The engine is gone: refuse new work and end all work in flight (its requests get 503)."""
+        if self.dead is None:
+            self.dead = reason
+            for task in list(self._item_tasks):
+                task.cancel()
 
     def _validate(self, items: list[JudgeItem]) -> None:
         limit = self.settings.max_items_per_request
@@ -156,9 +201,9 @@ class JudgeService:
         if prompt.truncated:
             self.metrics.truncations.inc()
         self.metrics.queue_duration.observe(time.monotonic() - started)
-        self.metrics.items_in_flight.inc()
+        cached = False
         try:
-            generation = await self._generate(prompt.token_ids, plan, engine_id)
+            generation, cached = await self._with_deadline(self._generate(prompt.token_ids, plan, engine_id), plan)
         except TimeoutError:
             judgment = Judgment(
                 **base,
@@ -167,24 +212,57 @@ class JudgeService:
                 detail="not finished by the request's deadline; engine work aborted",
             )
         except EngineDead as exc:
+            self._engine_died(str(exc))
             raise ServiceUnavailable(str(exc)) from exc
         except EngineError as exc:
             log.warning("engine error on %s: %s", engine_id, exc)
             judgment = Judgment(**base, status="failed", reason="engine_error", detail=str(exc)[:500])
         else:
-            judgment = self._to_judgment(base, generation, plan.return_reasoning)
-        finally:
-            self.metrics.items_in_flight.dec()
+            judgment = self._to_judgment(base | {"cached": cached}, generation, plan.return_reasoning)
+        self.admission.finished()
         self._count(judgment, started)
         return judgment
 
-    async def _generate(self, token_ids: list[int], plan: _Plan, engine_id: str) -> Generation:
+    async def _generate(self, token_ids: list[int], plan: _Plan, engine_id: str) -> tuple[Generation, bool]:
+        """The engine's output for this prompt, and whether it came from the cache (or identical work in flight)."""
+        sampling = plan.sampling
+        if self.cache.capacity == 0 or (sampling.temperature > 0 and sampling.seed is None):
+            return await self._engine_generate(token_ids, sampling, engine_id), False
+        key = cache_key(self.engine.model_name, self.template.id, sampling, token_ids)
+        generation, hit = await self.cache.get_or_run(
+            key, lambda: self._engine_generate(token_ids, sampling, engine_id)
+        )
+        (self.metrics.cache_hits if hit else self.metrics.cache_misses).inc()
+        return generation, hit
+
+    async def _engine_generate(self, token_ids: list[int], sampling: Sampling, engine_id: str) -> Generation:
+        self.in_flight += 1
+        self.metrics.items_in_flight.inc()
+        try:
+            generation = await self.engine.generate(token_ids, sampling, engine_id)
+        finally:
+            self.in_flight -= 1
+            self.metrics.items_in_flight.dec()
+        self.last_progress = time.monotonic()
+        self.metrics.prompt_tokens.inc(generation.prompt_tokens)
+        self.metrics.completion_tokens.inc(generation.completion_tokens)
+        return generation
+
+    @staticmethod
+    async def _with_deadline(work: Awaitable[T], plan: _Plan) -> T:
         if plan.deadline is None:
-            return await self.engine.generate(token_ids, plan.sampling, engine_id)
+            return await work
         remaining = plan.deadline - time.monotonic()
         if remaining <= 0:
+            if asyncio.iscoroutine(work):
+                work.close()
             raise TimeoutError
-        return await asyncio.wait_for(self.engine.generate(token_ids, plan.sampling, engine_id), remaining)
+        return await asyncio.wait_for(work, remaining)
+
+    def _engine_died(self, reason: str) -> None:
+        self.fail_all(reason)
+        if self.on_engine_dead is not None:
+            self.on_engine_dead(reason)
 
     @staticmethod
     def _to_judgment(base: dict[str, Any], generation: Generation, return_reasoning: bool) -> Judgment:
@@ -224,8 +302,6 @@ class JudgeService:
         m.judgments.labels(status=judgment.status, reason=judgment.reason or "").inc()
         if judgment.score is not None:
             m.score.observe(judgment.score)
-        m.prompt_tokens.inc(judgment.usage.prompt_tokens)
-        m.completion_tokens.inc(judgment.usage.completion_tokens)
 
 
 def _item_chars(item: JudgeItem) -> int:

@@ -91,8 +91,32 @@ class Settings(BaseSettings):
         default_factory=dict, description='Further vLLM engine arguments, as JSON (e.g. \'{"quantization": "fp8"}\').'
     )
 
-    # --- security (future) ----------------------------------------------------------------------------------
-    api_keys: list[SecretStr] = Field(default_factory=list, description="Bearer keys; empty: no auth.")
+    # --- overload, faults, drain ----------------------------------------------------------------------------
+    max_pending_items: int = Field(
+        default=2048, ge=1, description="Admission limit: items admitted and not yet judged. Past it: 429."
+    )
+    max_pending_prompt_tokens: int | None = Field(
+        default=None, ge=1, description="Admission limit on the prompt tokens of pending items (None: no limit)."
+    )
+    drain_grace_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM: how long admitted work may run before the process exits."
+    )
+    engine_check_interval_s: float = Field(default=5.0, gt=0, description="How often the engine watchdog looks.")
+    engine_stall_timeout_s: float = Field(
+        default=120.0, gt=0, description="No engine progress for this long (with work pending) means it is dead."
+    )
+    cache_size: int = Field(
+        default=8192, ge=0, description="Judgments kept in the LRU cache (0: no cache and no deduplication)."
+    )
+
+    # --- security -------------------------------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer API keys, as a JSON list; empty (and no key file): no auth."
+    )
+    api_key_file: Path | None = Field(
+        default=None, description="A file with one API key per line (e.g. a mounted Kubernetes Secret)."
+    )
+    metrics_auth: bool = Field(default=True, description="With keys set, /metrics needs a key too.")
 
     @model_validator(mode="after")
     def _check_spanning_rules(self) -> Settings:
@@ -107,6 +131,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_tokens ({self.max_tokens}) leaves no room for a prompt in max_model_len ({self.max_model_len})"
             )
+        if self.max_items_per_request > self.max_pending_items:
+            raise ValueError("max_items_per_request must not exceed max_pending_items: such a request could never run")
+        if self.api_key_file is not None and not self.api_key_file.is_file():
+            raise ValueError(f"api_key_file {self.api_key_file} does not exist")
         if self.template_file is not None and not self.template_file.is_file():
             raise ValueError(f"template_file {self.template_file} does not exist")
         if self.engine_args.keys() & _OWNED_ENGINE_ARGS:
@@ -114,6 +142,14 @@ class Settings(BaseSettings):
                 f"engine_args may not set {sorted(self.engine_args.keys() & _OWNED_ENGINE_ARGS)}: use the settings"
             )
         return self
+
+    def load_api_keys(self) -> list[str]:
+        """Every configured key: the inline ones and those in the key file (blank lines and # comments skipped)."""
+        keys = [k.get_secret_value() for k in self.api_keys]
+        if self.api_key_file is not None:
+            lines = self.api_key_file.read_text("utf-8").splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+        return [k for k in keys if k]
 
     @property
     def is_demo(self) -> bool:

@@ -1,7 +1,8 @@
-"""The application state that handlers read from `app.state.rrm`; built once in create_app."""
+"""The application state that handlers read from `app.state.rrm`, and the life cycle: ready, draining, failed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -23,17 +24,45 @@ class AppState:
         self.settings = settings
         self.metrics = metrics
         self.template = load_template(settings.template_file)
+        self.api_keys = settings.load_api_keys()
         self.judge: JudgeService | None = None
         self.ready = False
+        self.draining = False
         self.fatal_error: str | None = None
         self.started_at = time.time()
         self.server: Any = None  # the uvicorn.Server, when run by `python -m service`
 
+    @property
+    def accepting(self) -> bool:
+        return self.ready and not self.draining and self.fatal_error is None and self.judge is not None
+
     def fail(self, message: str) -> None:
-        """The process cannot serve: record why and ask the server to exit (the exit code becomes non-zero)."""
-        log.error("fatal: %s", message)
-        self.fatal_error = message
+        """The process cannot serve: refuse and end all work, and ask the server to exit (non-zero exit code)."""
+        if self.fatal_error is None:
+            log.error("fatal: %s", message)
+            self.fatal_error = message
         self.ready = False
         self.metrics.ready.set(0)
+        if self.judge is not None:
+            self.judge.fail_all(message)
+        if self.server is not None:
+            self.server.should_exit = True
+
+    async def drain(self) -> None:
+        """Stop taking work, let admitted work finish within the grace period, then ask the server to exit."""
+        if self.draining:
+            return
+        grace = self.settings.drain_grace_s
+        log.info("draining: refusing new work, up to %.0f s for admitted work", grace)
+        self.draining = True
+        self.metrics.draining.set(1)
+        self.metrics.ready.set(0)
+        deadline = time.monotonic() + grace
+        while self.judge is not None and self.judge.admission.items > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.judge is not None and self.judge.admission.items > 0:
+            log.warning("grace period over with %d items pending: ending them", self.judge.admission.items)
+            self.judge.fail_all("the service is shutting down (drain grace period over)")
+        log.info("drained")
         if self.server is not None:
             self.server.should_exit = True

@@ -1,0 +1,49 @@
+"""A fault-injecting wrapper around the real engine: the only test double the service's tests use.
+
+Everything passes through to the real vLLM engine until a fault is switched on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
+
+
+class FaultyEngine:
+    def __init__(self, real: Engine) -> None:
+        self.real = real
+        self.model_name = real.model_name
+        self.max_model_len = real.max_model_len
+        self.tokenizer = real.tokenizer
+        self.dead = False  # every call raises EngineDead, as vLLM does once its engine core is gone
+        self.hang = False  # generate never returns: an engine that stopped answering
+        self.fail_prompts_containing: str | None = None  # requests whose prompt holds this text raise EngineError
+        self.delay_s = 0.0
+        self.calls = 0  # requests made for judgments
+
+    async def generate(self, prompt_token_ids: list[int], sampling: Sampling, request_id: str) -> Generation:
+        if not request_id.startswith(("probe-", "warmup")):  # the service's own health probes are not counted
+            self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.dead:
+            raise EngineDead("injected: the engine core is gone")
+        if self.hang:
+            await asyncio.Event().wait()
+        poison = self.fail_prompts_containing
+        if poison is not None and poison in self.tokenizer.decode(prompt_token_ids):
+            raise EngineError("injected: this request failed in the engine")
+        return await self.real.generate(prompt_token_ids, sampling, request_id)
+
+    async def check_health(self) -> None:
+        if self.dead:
+            raise EngineDead("injected: the engine core is gone")
+        await self.real.check_health()
+
+    def info(self) -> dict[str, Any]:
+        return self.real.info()
+
+    async def shutdown(self) -> None:
+        """The real engine belongs to the test session; it is not shut down with one app."""

@@ -1,0 +1,218 @@
+"""Overload, engine faults, cache and auth, on real uvicorn servers around the real engine (faults injected at the
+engine seam)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ServeApp
+from tests.faults import FaultyEngine
+from tests.integration.test_judge_service import agent_messages
+
+pytestmark = pytest.mark.integration
+
+
+def rss_mib() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096 / 2**20
+
+
+async def test_overload_answers_200_or_429_at_once_and_nothing_is_lost(serve_app: ServeApp) -> None:
+    async with (
+        serve_app(max_pending_items=32, max_items_per_request=16) as url,
+        httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=200)) as client,
+    ):
+        state_pending: list[int] = []  # the server's pending count, read through /metrics during the storm
+
+        async def sample() -> None:
+            while True:
+                text = (await client.get("/metrics")).text
+                for line in text.splitlines():
+                    if line.startswith("rrm_items_pending "):
+                        state_pending.append(int(float(line.split()[1])))
+                await asyncio.sleep(0.02)
+
+        async def one(i: int) -> httpx.Response:
+            items = [
+                {"id": f"{i}-{k}", "question": f"storm {i}", "messages": agent_messages(k % 4 + 1)} for k in range(16)
+            ]
+            return await asyncio.wait_for(client.post("/judge", json={"items": items}), 60)
+
+        sampler = asyncio.create_task(sample())
+        memory = []
+        for wave in range(3):
+            responses = await asyncio.gather(*(one(100 * wave + i) for i in range(48)))  # 768 items vs a limit of 32
+            memory.append(rss_mib())
+            codes = [r.status_code for r in responses]
+            assert set(codes) <= {200, 429} and 200 in codes and 429 in codes, codes
+            for r in responses:
+                if r.status_code == 429:
+                    assert 1 <= int(r.headers["retry-after"]) <= 30
+                    assert r.json()["error"]["type"] == "overloaded"
+                else:
+                    assert len(r.json()["judgments"]) == 16
+        sampler.cancel()
+        metrics = (await client.get("/metrics")).text
+    assert max(state_pending) <= 32  # admitted work never exceeded the limit
+    assert 'rrm_admission_rejections_total{reason="items"}' in metrics
+    assert memory[2] - memory[1] < 100, memory  # no growth from wave to wave: nothing queues up unbounded
+
+
+async def test_a_dead_engine_means_503_at_once_not_ready_and_exit(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        assert (await client.post("/judge", json={"items": [{"question": "q", "trajectory": "t"}]})).status_code == 200
+        faulty[0].dead = True
+        started = time.monotonic()
+        fresh = [{"question": f"never seen {i}", "trajectory": "t"} for i in range(4)]  # not in the cache
+        response = await client.post("/judge", json={"items": fresh})
+        assert response.status_code == 503 and time.monotonic() - started < 2
+        assert response.json()["error"]["type"] == "not_ready"
+        assert (await client.get("/readyz")).status_code == 503
+        assert (await client.get("/healthz")).status_code == 503  # liveness fails too: restart me
+        again = await client.post("/judge", json={"items": [{"question": "q", "trajectory": "t"}]})
+        assert again.status_code == 503
+
+
+async def test_an_engine_that_stops_answering_is_detected_and_its_requests_fail_fast(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with (
+        serve_app(engine_wrapper=wrap, engine_check_interval_s=0.2, engine_stall_timeout_s=1.5) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        faulty[0].hang = True
+        started = time.monotonic()
+        fresh = [{"question": f"hang {i}", "trajectory": "t"} for i in range(3)]
+        response = await client.post("/judge", json={"items": fresh})
+        waited = time.monotonic() - started
+        assert response.status_code == 503 and waited < 5, (response.status_code, waited)
+        assert "engine" in response.json()["error"]["message"]
+
+
+async def test_one_failing_item_does_not_fail_the_batch(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        faulty[0].fail_prompts_containing = "POISON"
+        items = [
+            {"question": "fine", "trajectory": "t"},
+            {"question": "POISON", "trajectory": "t"},
+            {"question": "also fine", "trajectory": "t"},
+        ]
+        response = await client.post("/judge", json={"items": items})
+    assert response.status_code == 200
+    statuses = [(j["status"], j["reason"]) for j in response.json()["judgments"]]
+    assert statuses[1] == ("failed", "engine_error")
+    assert statuses[0][1] != "engine_error" and statuses[2][1] != "engine_error"
+    assert response.json()["judgments"][1]["score"] is None
+
+
+async def test_repeated_items_are_served_from_the_cache_identically(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        items = [{"id": f"i{k}", "question": f"cache {k}", "messages": agent_messages(k + 1)} for k in range(4)]
+        first = (await client.post("/judge", json={"items": items})).json()["judgments"]
+        calls = faulty[0].calls
+        second = (await client.post("/judge", json={"items": items})).json()["judgments"]
+        assert faulty[0].calls == calls  # nothing new reached the engine
+        assert [j["cached"] for j in first] == [False] * 4 and [j["cached"] for j in second] == [True] * 4
+        strip = [{k: v for k, v in j.items() if k != "cached"} for j in first]
+        assert strip == [{k: v for k, v in j.items() if k != "cached"} for j in second]
+        metrics = (await client.get("/metrics")).text
+    assert "rrm_cache_hits_total 4.0" in metrics and "rrm_cache_misses_total 4.0" in metrics
+
+
+async def test_concurrent_duplicates_are_computed_once(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        faulty[0].delay_s = 0.3  # keep the first computation in flight while the duplicates arrive
+        calls = faulty[0].calls
+        item = {"question": "the same one", "messages": agent_messages(3)}
+        responses = await asyncio.gather(*(client.post("/judge", json={"items": [item] * 8}) for _ in range(4)))
+        judgments = [j for r in responses for j in r.json()["judgments"]]
+        assert faulty[0].calls - calls == 1  # 32 identical items, one engine request
+        assert len({(j["status"], j["score"], j["critique"]) for j in judgments}) == 1
+        assert sum(not j["cached"] for j in judgments) == 1
+
+
+async def test_sampling_without_a_seed_is_not_cached_but_with_one_it_is(serve_app: ServeApp) -> None:
+    faulty: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        faulty.append(FaultyEngine(real))
+        return faulty[0]
+
+    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+        item = {"question": "sampled", "trajectory": "t"}
+        calls = faulty[0].calls
+        for _ in range(2):
+            await client.post("/judge", json={"items": [item], "options": {"temperature": 0.7}})
+        assert faulty[0].calls - calls == 2
+        for _ in range(2):
+            r = await client.post("/judge", json={"items": [item], "options": {"temperature": 0.7, "seed": 7}})
+        assert faulty[0].calls - calls == 3 and r.json()["judgments"][0]["cached"] is True
+
+
+PROTECTED = [("POST", "/judge"), ("GET", "/info"), ("GET", "/metrics"), ("GET", "/docs"), ("GET", "/openapi.json")]
+
+
+async def test_api_keys_guard_every_route_but_the_probes(
+    serve_app: ServeApp, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("# rotated monthly\nfile-key-2\n")
+    body = {"items": [{"question": "q", "trajectory": "t"}]}
+    caplog.set_level(logging.DEBUG)
+    async with (
+        serve_app(api_keys=["inline-key-1"], api_key_file=key_file) as url,
+        httpx.AsyncClient(base_url=url, timeout=60) as client,
+    ):
+        for method, path in PROTECTED:
+            kwargs: dict[str, Any] = {"json": body} if method == "POST" else {}
+            missing = await client.request(method, path, **kwargs)
+            wrong = await client.request(method, path, headers={"Authorization": "Bearer nope"}, **kwargs)
+            right = await client.request(method, path, headers={"Authorization": "Bearer file-key-2"}, **kwargs)
+            assert (missing.status_code, wrong.status_code, right.status_code) == (401, 403, 200), path
+            assert missing.json()["error"]["type"] == "unauthorized" and missing.headers["www-authenticate"]
+        inline = await client.post("/judge", json=body, headers={"Authorization": "Bearer inline-key-1"})
+        assert inline.status_code == 200
+        assert (await client.get("/healthz")).status_code == 200 and (await client.get("/readyz")).status_code == 200
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "inline-key-1" not in logged and "file-key-2" not in logged
+
+
+async def test_metrics_can_be_left_open_for_a_scraper(serve_app: ServeApp) -> None:
+    async with serve_app(api_keys=["k"], metrics_auth=False) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/info")).status_code == 401
