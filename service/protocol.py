@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "ErrorBody",
@@ -64,17 +65,28 @@ class Message(_Strict):
     name: str | None = Field(default=None, description="For role=tool: the tool's name.", max_length=256)
 
 
+_NOT_BLANK = {"pattern": r"\S"}  # documented in the schema; a blank value is answered with 400 naming the item
+
+
 class JudgeItem(_Strict):
+    # Exactly one of `messages` and `trajectory`: checked below, and stated in the schema for generated clients.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["messages"]}, {"required": ["trajectory"]}]}
+    )
+
     id: str | None = Field(
         default=None, max_length=256, description="Caller's identifier for this item; echoed in its judgment."
     )
-    question: str = Field(description="The task the agent was given. Must not be empty.")
-    messages: list[Message] | None = Field(
+    question: str = Field(description="The task the agent was given. Must not be blank.", json_schema_extra=_NOT_BLANK)
+    messages: list[Message] | SkipJsonSchema[None] = Field(
         default=None,
         description="The trajectory as OpenAI-style chat messages (thoughts, tool calls, tool results, answer).",
+        json_schema_extra={"minItems": 1},
     )
-    trajectory: str | None = Field(
-        default=None, description="The trajectory pre-rendered as one string (instead of `messages`)."
+    trajectory: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The trajectory pre-rendered as one string (instead of `messages`).",
+        json_schema_extra=_NOT_BLANK,
     )
 
     @model_validator(mode="after")

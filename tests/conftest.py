@@ -119,7 +119,7 @@ async def wait_ready(url: str, gave_up: Callable[[], bool], timeout: float = 240
 
 
 class ServerProcess:
-    def __init__(self, port: int, log_path: Path) -> None:
+    def __init__(self, port: int, log_path: Path, extra_args: list[str] | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -128,7 +128,18 @@ class ServerProcess:
         env = os.environ | {"RRM_CACHE_DIR": str(CACHE_DIR), "PYTHONUNBUFFERED": "1"}
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--model", "demo", "--cache-dir", str(CACHE_DIR), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "service",
+                "--model",
+                "demo",
+                "--cache-dir",
+                str(CACHE_DIR),
+                "--port",
+                str(port),
+                *(extra_args or []),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self._log,

