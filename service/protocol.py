@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
@@ -65,7 +66,7 @@ class Message(_Strict):
     name: str | None = Field(default=None, description="For role=tool: the tool's name.", max_length=256)
 
 
-_NOT_BLANK = {"pattern": r"\S"}  # documented in the schema; a blank value is answered with 400 naming the item
+_NOT_BLANK: JsonDict = {"pattern": r"\S"}  # in the schema; a blank value is answered with 400 naming the item
 
 
 class JudgeItem(_Strict):
