@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "CLIENT_FAILURE_REASONS",
@@ -66,11 +68,22 @@ class Message(_Strict):
     name: str | None = Field(default=None, description="For role=tool: the tool's name.", max_length=256)
 
 
+_NOT_BLANK: JsonDict = {"pattern": r"\S"}
+
+
 class JudgeItem(_Strict):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["messages"]}, {"required": ["trajectory"]}]}
+    )
+
     id: str | None = Field(default=None, max_length=256, description="Caller's id; echoed in the judgment.")
-    question: str = Field(description="The task the agent was given. Must not be empty.")
-    messages: list[Message] | None = Field(default=None, description="The trajectory as chat messages.")
-    trajectory: str | None = Field(default=None, description="The trajectory pre-rendered as one string.")
+    question: str = Field(description="The task the agent was given. Must not be blank.", json_schema_extra=_NOT_BLANK)
+    messages: list[Message] | SkipJsonSchema[None] = Field(
+        default=None, description="The trajectory as chat messages.", json_schema_extra={"minItems": 1}
+    )
+    trajectory: str | SkipJsonSchema[None] = Field(
+        default=None, description="The trajectory pre-rendered as one string.", json_schema_extra=_NOT_BLANK
+    )
 
     @model_validator(mode="after")
     def _exactly_one_trajectory(self) -> JudgeItem:
