@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 
@@ -28,6 +29,8 @@ class _JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
+    # vLLM installs its own plain-text handlers unless told not to; then its records reach ours and come out as JSON.
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
     root = logging.getLogger()
