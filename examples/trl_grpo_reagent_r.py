@@ -4,7 +4,12 @@
 
 R = R_rule + 0.3·score: the rule part checks the `\\boxed{}` answer of a little arithmetic question, the score comes
 from the judge. Failed judgments give `None`, which TRL leaves out of the step. One JSON line is printed per step
-(`{"step", "reward", "reward_std", "judge_failure_rate"}`), then `REWARD_CURVE [...]`.
+(`{"step", "reward", "reward_std", "judge_failure_rate"}`), then `REWARD_CURVE [...]` and `PARAM_CHANGE x`, the L2
+norm of how far training moved the policy's weights.
+
+With the demo judge (random weights) at temperature 0, every judgment is the same, so every reward in a group is
+equal, every advantage is 0 and GRPO has nothing to learn from; `--judge-temperature 1` samples the judge (seeded,
+so still repeatable) to give the varied rewards a real judge would. Against the real Agent-RRM keep the default, 0.
 
 CPU only and small on purpose (it runs in CI in well under a minute): group of 4, 16 new tokens, no reference
 model (β = 0). Needs `pip install ./trainer_client[examples]` (TRL, which brings torch and transformers).
@@ -43,6 +48,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=4, help="GRPO group size G (= completions per prompt)")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judge-temperature", type=float, default=0.0, help="judge sampling temperature (paper: 0)")
     args = parser.parse_args()
     if not args.url or not args.model:
         parser.error("--url and --model are required")
@@ -68,6 +74,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    judge_options = {"temperature": args.judge_temperature, "seed": args.seed} if args.judge_temperature else None
     with tempfile.TemporaryDirectory() as out_dir:
         config = GRPOConfig(
             output_dir=out_dir,
@@ -90,13 +98,15 @@ def main() -> None:
         trainer = GRPOTrainer(
             model=model,
             processing_class=tokenizer,
-            reward_funcs=[reagent_r_reward(args.url)],  # λ = 0.3, failed judgments → None
+            reward_funcs=[reagent_r_reward(args.url, judge_options=judge_options)],  # λ = 0.3, failures → None
             args=config,
             train_dataset=arithmetic_dataset(args.group * args.steps * 2, args.seed),
             callbacks=[PrintRewards()],
         )
         trainer.train()
+    change = sum(float((p.detach() - before[name]).pow(2).sum()) for name, p in model.named_parameters()) ** 0.5
     print("REWARD_CURVE " + json.dumps([row["reward"] for row in curve]), flush=True)
+    print(f"PARAM_CHANGE {change:.6g}", flush=True)
 
 
 if __name__ == "__main__":

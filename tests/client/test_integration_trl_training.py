@@ -22,7 +22,19 @@ STEPS = 4
 
 def test_grpo_steps_with_reagent_r_rewards(judge_url: str, demo_model_dir: Path) -> None:
     pytest.importorskip("trl", reason="the example needs TRL: pip install ./trainer_client[examples]")
-    cmd = [sys.executable, str(EXAMPLE), "--url", judge_url, "--model", str(demo_model_dir), "--steps", str(STEPS)]
+    # A sampled demo judge gives varied rewards (see the example's docstring): the policy must actually move.
+    cmd = [
+        sys.executable,
+        str(EXAMPLE),
+        "--url",
+        judge_url,
+        "--model",
+        str(demo_model_dir),
+        "--steps",
+        str(STEPS),
+        "--judge-temperature",
+        "1.0",
+    ]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
@@ -40,3 +52,6 @@ def test_grpo_steps_with_reagent_r_rewards(judge_url: str, demo_model_dir: Path)
     assert sum(math.isfinite(r["reward"]) for r in rows) >= STEPS // 2
     curve = json.loads(result.stdout.split("REWARD_CURVE ", 1)[1].splitlines()[0])
     assert len(curve) == STEPS
+    assert len({round(r, 6) for r in curve if math.isfinite(r)}) > 1 or any(r["reward_std"] for r in rows)
+    change = float(result.stdout.split("PARAM_CHANGE ", 1)[1].split()[0])
+    assert change > 0, "GRPO steps with non-zero advantages must change the policy's weights"
