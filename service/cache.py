@@ -24,7 +24,7 @@ def cache_key(*parts: object) -> str:
     """A digest of everything that determines a result (model, template, sampling, prompt tokens)."""
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(repr(part).encode())
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
         digest.update(b"\0")
     return digest.hexdigest()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from service.parsing import ParseFailure, judgment_regex, parse_judgment
 from service.protocol import JudgeItem, JudgeOptions, JudgeRequest, JudgeResponse, Judgment, Usage
 from service.rendering import PromptTemplate, PromptTooLong, RenderedPrompt, build_prompt
 from service.settings import Settings
+from service.validation import item_problems
 
 __all__ = ["InvalidRequest", "JudgeService", "ServiceUnavailable"]
 
@@ -139,22 +141,7 @@ class JudgeService:
         limit = self.settings.max_items_per_request
         if len(items) > limit:
             raise InvalidRequest(f"{len(items)} items in one request; the limit is {limit}")
-        problems: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
-            if not item.question.strip():
-                problems.append({"index": index, "id": item.id, "problem": "empty question"})
-            elif item.messages is not None and not item.messages:
-                problems.append({"index": index, "id": item.id, "problem": "empty trajectory (no messages)"})
-            elif item.trajectory is not None and not item.trajectory.strip():
-                problems.append({"index": index, "id": item.id, "problem": "empty trajectory"})
-            elif _item_chars(item) > self.settings.max_item_chars:
-                problems.append(
-                    {
-                        "index": index,
-                        "id": item.id,
-                        "problem": f"item larger than {self.settings.max_item_chars} characters",
-                    }
-                )
+        problems = item_problems(items, self.settings.max_item_chars)
         if problems:
             raise InvalidRequest(f"{len(problems)} item(s) cannot be judged", problems)
 
@@ -228,7 +215,7 @@ class JudgeService:
         sampling = plan.sampling
         if self.cache.capacity == 0 or (sampling.temperature > 0 and sampling.seed is None):
             return await self._engine_generate(token_ids, sampling, engine_id), False
-        key = cache_key(self.engine.model_name, self.template.id, sampling, token_ids)
+        key = cache_key(self.engine.model_name, self.template.id, sampling, array("I", token_ids).tobytes())
         generation, hit = await self.cache.get_or_run(
             key, lambda: self._engine_generate(token_ids, sampling, engine_id)
         )
@@ -302,15 +289,3 @@ class JudgeService:
         m.judgments.labels(status=judgment.status, reason=judgment.reason or "").inc()
         if judgment.score is not None:
             m.score.observe(judgment.score)
-
-
-def _item_chars(item: JudgeItem) -> int:
-    if item.trajectory is not None:
-        return len(item.question) + len(item.trajectory)
-    total = len(item.question)
-    for message in item.messages or ():
-        total += len(message.content or "") + len(message.reasoning_content or "")
-        for call in message.tool_calls or ():
-            arguments = call.function.arguments
-            total += len(call.function.name) + (len(arguments) if isinstance(arguments, str) else len(str(arguments)))
-    return total
