@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import get_args
 
 from fastapi import FastAPI
 
@@ -14,7 +15,7 @@ from service.engine import Engine, Sampling
 from service.errors import install_error_handlers
 from service.http import ApiKeyMiddleware, BodyLimitMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
-from service.protocol import JudgeItem
+from service.protocol import FailureReason, JudgeItem
 from service.rendering import build_prompt
 from service.routes import router
 from service.serving import JudgeService
@@ -33,7 +34,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     Example:
         >>> app = create_app(Settings(model="demo"))  # nothing heavy happens until the lifespan starts
     """
-    state = AppState(settings, Metrics())
+    state = AppState(settings, Metrics(failure_reasons=get_args(FailureReason)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

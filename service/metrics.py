@@ -7,6 +7,8 @@ renders that registry followed by vLLM's own `vllm:*` metrics from the default r
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -20,7 +22,7 @@ _ITEM_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 class Metrics:
     """The service's metrics, registered in a registry of their own."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, failure_reasons: Iterable[str] = ()) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.build_info = Gauge(
@@ -81,6 +83,14 @@ class Metrics:
         self.cache_misses = Counter("rrm_cache_misses_total", "Cacheable items that had to be judged.", registry=r)
         self.prompt_tokens = Counter("rrm_prompt_tokens_total", "Prompt tokens sent to the engine.", registry=r)
         self.completion_tokens = Counter("rrm_completion_tokens_total", "Tokens written by the judge.", registry=r)
+
+        # Every label set exists from the start at 0: rate() and increase() then see the first event of each kind
+        # (a counter that first appears at 1 looks, to Prometheus, like a counter that never moved).
+        for reason in ("items", "prompt_tokens"):
+            self.admission_rejections.labels(reason=reason)
+        self.judgments.labels(status="ok", reason="")
+        for failure in failure_reasons:
+            self.judgments.labels(status="failed", reason=failure)
 
     def render(self) -> bytes:
         """Our metrics, then the engine's `vllm:*` metrics (which vLLM registers in the default registry)."""

@@ -32,6 +32,8 @@ def resolve_model_path(settings: Settings) -> str:
 
 def configure_cpu_environment(settings: Settings) -> None:
     """Environment that vLLM reads at import: only set what the operator has not set."""
+    if rpc := os.environ.get("VLLM_RPC_BASE_PATH"):
+        Path(rpc).mkdir(parents=True, exist_ok=True)  # vLLM's engine dies at start if this folder is missing
     if Path("/dev/nvidiactl").exists():
         return
     # In-process engine core: 8 s to start instead of 20 s on a small CPU host, and one process less competing
