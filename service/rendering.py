@@ -148,13 +148,63 @@ def user_message(question: str, trajectory: str) -> str:
     return USER_FORMAT.format(question=question, trajectory=trajectory)
 
 
-def _chat_ids(tokenizer: Tokenizer, template: PromptTemplate, user: str) -> list[int]:
+def _chat_ids_slow(tokenizer: Tokenizer, template: PromptTemplate, user: str) -> list[int]:
     text = tokenizer.apply_chat_template(
         [{"role": "system", "content": template.system}, {"role": "user", "content": user}],
         tokenize=False,
         add_generation_prompt=True,
     )
     return tokenizer.encode(str(text), add_special_tokens=False)
+
+
+_SENTINEL = "\u2063RRM-USER-MESSAGE\u2063"
+# Checked at start-up: text that a template might strip, collapse or join across the boundary of the user turn.
+_FRAME_PROBES = ("Question: q\n\nAgent Trajectory: t", " Question: a  b\n\n", "Question: ‹score>\tx\n\n\nAgent: é 😀 ")
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The chat template's token ids around the user message, so only the user message is tokenised per item."""
+
+    prefix: list[int]
+    suffix: list[int]
+
+
+# Keyed by the tokenizer's id; the tokenizer is kept in the value so that id cannot be reused by another one.
+_frames: dict[tuple[int, str], tuple[Tokenizer, _Frame | None]] = {}
+
+
+def _frame(tokenizer: Tokenizer, template: PromptTemplate) -> _Frame | None:
+    """The template's frame, or None when tokenising the pieces apart would not give the same ids as the whole."""
+    key = (id(tokenizer), template.id)
+    if key not in _frames:
+        text = str(
+            tokenizer.apply_chat_template(
+                [{"role": "system", "content": template.system}, {"role": "user", "content": _SENTINEL}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
+        )
+        frame: _Frame | None = None
+        if text.count(_SENTINEL) == 1:
+            before, _, after = text.partition(_SENTINEL)
+            frame = _Frame(
+                tokenizer.encode(before, add_special_tokens=False), tokenizer.encode(after, add_special_tokens=False)
+            )
+            for probe in _FRAME_PROBES:
+                joined = frame.prefix + tokenizer.encode(probe, add_special_tokens=False) + frame.suffix
+                if joined != _chat_ids_slow(tokenizer, template, probe):
+                    frame = None
+                    break
+        _frames[key] = (tokenizer, frame)
+    return _frames[key][1]
+
+
+def _chat_ids(tokenizer: Tokenizer, template: PromptTemplate, user: str) -> list[int]:
+    frame = _frame(tokenizer, template)
+    if frame is None:
+        return _chat_ids_slow(tokenizer, template, user)
+    return frame.prefix + tokenizer.encode(user, add_special_tokens=False) + frame.suffix
 
 
 def build_prompt(tokenizer: Tokenizer, template: PromptTemplate, item: JudgeItem, budget: int) -> RenderedPrompt:

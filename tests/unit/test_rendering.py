@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from service.protocol import JudgeItem, Message, ToolCall, ToolCallFunction
 from service.rendering import (
     PromptTooLong,
+    _chat_ids,
+    _chat_ids_slow,
+    _frame,
     build_prompt,
     load_template,
     neutralize,
@@ -229,3 +232,38 @@ def test_truncated_prompts_always_fit(demo_tokenizer: Any, steps: int, size: int
     except PromptTooLong:
         return
     assert len(prompt.token_ids) <= budget
+
+
+def test_the_demo_template_is_tokenised_in_pieces(demo_tokenizer: Any) -> None:
+    assert _frame(demo_tokenizer, TEMPLATE) is not None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(question=_text.filter(str.strip), messages=_messages)
+def test_pieces_tokenise_exactly_like_the_whole_chat(
+    demo_tokenizer: Any, question: str, messages: list[Message]
+) -> None:
+    # The fast path (template ids computed once, only the user message tokenised) must give the very same ids.
+    steps = render_steps(JudgeItem(question=question, messages=messages))
+    user = user_message(neutralize(question), "\n\n".join(steps))
+    assert _chat_ids(demo_tokenizer, TEMPLATE, user) == _chat_ids_slow(demo_tokenizer, TEMPLATE, user)
+
+
+def test_a_template_that_changes_the_user_text_falls_back_to_the_whole_chat() -> None:
+    class Stripping:
+        """A tokenizer whose chat template strips the user's text, as some templates do."""
+
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [ord(c) for c in text]
+
+        def decode(self, token_ids: list[int]) -> str:
+            return "".join(map(chr, token_ids))
+
+        def apply_chat_template(self, conversation: list[dict[str, str]], **kwargs: Any) -> str:
+            return "".join(f"<{m['role']}>{m['content'].strip()}</{m['role']}>" for m in conversation) + "<a>"
+
+    tokenizer = Stripping()
+    assert _frame(tokenizer, TEMPLATE) is None
+    assert _chat_ids(tokenizer, TEMPLATE, " padded ") == tokenizer.encode(
+        f"<system>{TEMPLATE.system}</system><user>padded</user><a>"
+    )
