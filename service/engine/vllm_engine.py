@@ -139,3 +139,6 @@ class VllmEngine:
 
     async def shutdown(self) -> None:
         await asyncio.to_thread(self._llm.shutdown)
+        # AsyncLLM.__del__ shuts down again, and at interpreter exit its module globals are gone: it then prints a
+        # TypeError. It has been shut down here, so make the second call a no-op.
+        self._llm.shutdown = lambda *args, **kwargs: None

@@ -22,6 +22,10 @@ def check(case: Any) -> None:
         error = response.json()["error"]
         assert set(error) == {"type", "message", "code", "request_id", "details"}
         assert error["code"] == response.status_code
+        if response.status_code == 400 and "context" in error["message"]:
+            # Whether max_tokens or a question fits depends on the loaded model's context length, which a static
+            # schema cannot state; such a 400 is the documented answer, not a schema violation.
+            return
     case.validate_response(response)
 
 
@@ -32,7 +36,13 @@ def test_no_input_breaks_the_service(judge_url: str) -> None:
     for operation in operations:
         examples = 60 if operation.path == "/judge" else 5
 
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy())
         def run(case: Any) -> None:
             check(case)
