@@ -4,8 +4,10 @@ engine seam)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,19 @@ from tests.faults import FaultyEngine
 from tests.integration.test_judge_service import agent_messages
 
 pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def faulty_server(serve_app: ServeApp, **settings: Any) -> AsyncIterator[tuple[str, FaultyEngine]]:
+    """A real server whose engine is the shared real engine inside a fault-injecting wrapper."""
+    wrapped: list[FaultyEngine] = []
+
+    def wrap(real: Any) -> FaultyEngine:
+        wrapped.append(FaultyEngine(real))
+        return wrapped[0]
+
+    async with serve_app(engine_wrapper=wrap, **settings) as url:
+        yield url, wrapped[0]
 
 
 def rss_mib() -> float:
@@ -66,15 +81,9 @@ async def test_overload_answers_200_or_429_at_once_and_nothing_is_lost(serve_app
 
 
 async def test_a_dead_engine_means_503_at_once_not_ready_and_exit(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
-    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with faulty_server(serve_app) as (url, faulty), httpx.AsyncClient(base_url=url, timeout=30) as client:
         assert (await client.post("/judge", json={"items": [{"question": "q", "trajectory": "t"}]})).status_code == 200
-        faulty[0].dead = True
+        faulty.dead = True
         started = time.monotonic()
         fresh = [{"question": f"never seen {i}", "trajectory": "t"} for i in range(4)]  # not in the cache
         response = await client.post("/judge", json={"items": fresh})
@@ -87,17 +96,11 @@ async def test_a_dead_engine_means_503_at_once_not_ready_and_exit(serve_app: Ser
 
 
 async def test_an_engine_that_stops_answering_is_detected_and_its_requests_fail_fast(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
     async with (
-        serve_app(engine_wrapper=wrap, engine_check_interval_s=0.2, engine_stall_timeout_s=1.5) as url,
+        faulty_server(serve_app, engine_check_interval_s=0.2, engine_stall_timeout_s=1.5) as (url, faulty),
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
-        faulty[0].hang = True
+        faulty.hang = True
         started = time.monotonic()
         fresh = [{"question": f"hang {i}", "trajectory": "t"} for i in range(3)]
         response = await client.post("/judge", json={"items": fresh})
@@ -107,14 +110,8 @@ async def test_an_engine_that_stops_answering_is_detected_and_its_requests_fail_
 
 
 async def test_one_failing_item_does_not_fail_the_batch(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
-    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
-        faulty[0].fail_prompts_containing = "POISON"
+    async with faulty_server(serve_app) as (url, faulty), httpx.AsyncClient(base_url=url, timeout=60) as client:
+        faulty.fail_prompts_containing = "POISON"
         items = [
             {"question": "fine", "trajectory": "t"},
             {"question": "POISON", "trajectory": "t"},
@@ -129,18 +126,12 @@ async def test_one_failing_item_does_not_fail_the_batch(serve_app: ServeApp) -> 
 
 
 async def test_repeated_items_are_served_from_the_cache_identically(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
-    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with faulty_server(serve_app) as (url, faulty), httpx.AsyncClient(base_url=url, timeout=60) as client:
         items = [{"id": f"i{k}", "question": f"cache {k}", "messages": agent_messages(k + 1)} for k in range(4)]
         first = (await client.post("/judge", json={"items": items})).json()["judgments"]
-        calls = faulty[0].calls
+        calls = faulty.calls
         second = (await client.post("/judge", json={"items": items})).json()["judgments"]
-        assert faulty[0].calls == calls  # nothing new reached the engine
+        assert faulty.calls == calls  # nothing new reached the engine
         assert [j["cached"] for j in first] == [False] * 4 and [j["cached"] for j in second] == [True] * 4
         strip = [{k: v for k, v in j.items() if k != "cached"} for j in first]
         assert strip == [{k: v for k, v in j.items() if k != "cached"} for j in second]
@@ -149,39 +140,27 @@ async def test_repeated_items_are_served_from_the_cache_identically(serve_app: S
 
 
 async def test_concurrent_duplicates_are_computed_once(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
-    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
-        faulty[0].delay_s = 0.3  # keep the first computation in flight while the duplicates arrive
-        calls = faulty[0].calls
+    async with faulty_server(serve_app) as (url, faulty), httpx.AsyncClient(base_url=url, timeout=60) as client:
+        faulty.delay_s = 0.3  # keep the first computation in flight while the duplicates arrive
+        calls = faulty.calls
         item = {"question": "the same one", "messages": agent_messages(3)}
         responses = await asyncio.gather(*(client.post("/judge", json={"items": [item] * 8}) for _ in range(4)))
         judgments = [j for r in responses for j in r.json()["judgments"]]
-        assert faulty[0].calls - calls == 1  # 32 identical items, one engine request
+        assert faulty.calls - calls == 1  # 32 identical items, one engine request
         assert len({(j["status"], j["score"], j["critique"]) for j in judgments}) == 1
         assert sum(not j["cached"] for j in judgments) == 1
 
 
 async def test_sampling_without_a_seed_is_not_cached_but_with_one_it_is(serve_app: ServeApp) -> None:
-    faulty: list[FaultyEngine] = []
-
-    def wrap(real: Any) -> FaultyEngine:
-        faulty.append(FaultyEngine(real))
-        return faulty[0]
-
-    async with serve_app(engine_wrapper=wrap) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+    async with faulty_server(serve_app) as (url, faulty), httpx.AsyncClient(base_url=url, timeout=60) as client:
         item = {"question": "sampled", "trajectory": "t"}
-        calls = faulty[0].calls
+        calls = faulty.calls
         for _ in range(2):
             await client.post("/judge", json={"items": [item], "options": {"temperature": 0.7}})
-        assert faulty[0].calls - calls == 2
+        assert faulty.calls - calls == 2
         for _ in range(2):
             r = await client.post("/judge", json={"items": [item], "options": {"temperature": 0.7, "seed": 7}})
-        assert faulty[0].calls - calls == 3 and r.json()["judgments"][0]["cached"] is True
+        assert faulty.calls - calls == 3 and r.json()["judgments"][0]["cached"] is True
 
 
 PROTECTED = [("POST", "/judge"), ("GET", "/info"), ("GET", "/metrics"), ("GET", "/docs"), ("GET", "/openapi.json")]
