@@ -97,9 +97,12 @@ def reagent_r_breakdowns(
     lam: float = DEFAULT_LAMBDA,
     on_failure: FailurePolicy = "mask",
     kind: AnswerKind = "auto",
+    sources: Sequence[str | None] | None = None,
     require_boxed: bool = True,
 ) -> list[RewardBreakdown]:
     r"""Reagent-R rewards for a batch, from completions, ground truths and judgments (or bare scores).
+
+    `kind`, `sources` (each item's dataset source) and `require_boxed` go to `rules.rule_rewards`.
 
     Example:
         >>> [b.reward for b in reagent_r_breakdowns([r"\boxed{4}", "4"], ["4", "4"], [0.5, None])]
@@ -107,7 +110,7 @@ def reagent_r_breakdowns(
     """
     if not len(completions) == len(ground_truths) == len(judgments):
         raise ValueError("completions, ground_truths and judgments must have the same length")
-    rules = rule_rewards(completions, ground_truths, kind=kind, require_boxed=require_boxed)
+    rules = rule_rewards(completions, ground_truths, kind=kind, sources=sources, require_boxed=require_boxed)
     out = []
     for rule, judged in zip(rules, judgments, strict=True):
         judgment = judged if isinstance(judged, Judgment) else None
@@ -131,7 +134,11 @@ class _ScorerConfig:
         self.judge_options = judge_options
 
     def _finish(
-        self, completions: Sequence[Completion], ground_truths: Sequence[Any], result: JudgeResult
+        self,
+        completions: Sequence[Completion],
+        ground_truths: Sequence[Any],
+        result: JudgeResult,
+        sources: Sequence[str | None] | None,
     ) -> list[RewardBreakdown]:
         return reagent_r_breakdowns(
             completions,
@@ -140,6 +147,7 @@ class _ScorerConfig:
             lam=self.lam,
             on_failure=self.on_failure,
             kind=self.kind,
+            sources=sources,
             require_boxed=self.require_boxed,
         )
 
@@ -159,11 +167,15 @@ class ReagentRScorer(_ScorerConfig):
         self.client = client
 
     def score(
-        self, questions: Sequence[str], completions: Sequence[Completion], ground_truths: Sequence[Any]
+        self,
+        questions: Sequence[str],
+        completions: Sequence[Completion],
+        ground_truths: Sequence[Any],
+        sources: Sequence[str | None] | None = None,
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
         result = self.client.judge(items, options=self.judge_options, raise_on_error=False)
-        return self._finish(completions, ground_truths, result)
+        return self._finish(completions, ground_truths, result, sources)
 
 
 class AsyncReagentRScorer(_ScorerConfig):
@@ -174,8 +186,12 @@ class AsyncReagentRScorer(_ScorerConfig):
         self.client = client
 
     async def score(
-        self, questions: Sequence[str], completions: Sequence[Completion], ground_truths: Sequence[Any]
+        self,
+        questions: Sequence[str],
+        completions: Sequence[Completion],
+        ground_truths: Sequence[Any],
+        sources: Sequence[str | None] | None = None,
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
         result = await self.client.judge(items, options=self.judge_options, raise_on_error=False)
-        return self._finish(completions, ground_truths, result)
+        return self._finish(completions, ground_truths, result, sources)

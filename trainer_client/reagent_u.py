@@ -102,6 +102,7 @@ def build_group(
     lam: float = DEFAULT_LAMBDA,
     on_failure: FailurePolicy = "mask",
     kind: AnswerKind = "auto",
+    source: str | None = None,
     eps: float = 1e-6,
 ) -> ReagentUGroup:
     """Pure part of Reagent-U: rewards and pooled advantages of G one-round refinements of one question.
@@ -113,6 +114,7 @@ def build_group(
         lam: λ of Reagent-R.
         on_failure: Reagent-R failure policy ("mask" leaves the sample out of the pool).
         kind: Rule-reward kind.
+        source: The question's dataset source, for the rule reward's choice of grader.
         eps: Added to the pool's std.
 
     Returns:
@@ -128,6 +130,7 @@ def build_group(
         lam=lam,
         on_failure=on_failure,
         kind=kind,
+        sources=[source] * len(rows),
     )
     advantages = pooled_advantages([b.reward for b in breakdowns], eps=eps)
     samples = [
@@ -165,8 +168,11 @@ def _regroup(
     config: dict[str, Any],
 ) -> list[ReagentUGroup]:
     groups, start = [], 0
-    for q, group, truth in zip(questions, first_attempts, ground_truths, strict=True):
-        groups.append(build_group(q, refinements[start : start + len(group)], truth, **config))
+    sources = config.pop("sources", None) or [None] * len(questions)
+    if len(sources) != len(questions):
+        raise ValueError(f"{len(questions)} questions but {len(sources)} sources")
+    for q, group, truth, source in zip(questions, first_attempts, ground_truths, sources, strict=True):
+        groups.append(build_group(q, refinements[start : start + len(group)], truth, source=source, **config))
         start += len(group)
     return groups
 
@@ -181,6 +187,7 @@ def reagent_u_groups(
     lam: float = DEFAULT_LAMBDA,
     on_failure: FailurePolicy = "mask",
     kind: AnswerKind = "auto",
+    sources: Sequence[str | None] | None = None,
     eps: float = 1e-6,
     system_prompt: str | None = None,
     judge_options: JudgeOptions | dict[str, Any] | None = None,
@@ -197,6 +204,7 @@ def reagent_u_groups(
         ground_truths: For each question, its gold answer(s).
         client: The judge client.
         lam, on_failure, kind, eps: See `build_group`.
+        sources: For each question, its dataset source (or None), for the rule reward.
         system_prompt: The system turn the first attempts were sampled with, if any (it heads every context).
         judge_options: Options for the judge calls.
 
@@ -216,7 +224,7 @@ def reagent_u_groups(
         system_prompt=system_prompt,
         judge_options=judge_options,
     )
-    config = {"lam": lam, "on_failure": on_failure, "kind": kind, "eps": eps}
+    config = {"lam": lam, "on_failure": on_failure, "kind": kind, "sources": sources, "eps": eps}
     return _regroup(questions, first_attempts, ground_truths, refinements, config)
 
 
@@ -230,6 +238,7 @@ async def areagent_u_groups(
     lam: float = DEFAULT_LAMBDA,
     on_failure: FailurePolicy = "mask",
     kind: AnswerKind = "auto",
+    sources: Sequence[str | None] | None = None,
     eps: float = 1e-6,
     system_prompt: str | None = None,
     judge_options: JudgeOptions | dict[str, Any] | None = None,
@@ -244,5 +253,5 @@ async def areagent_u_groups(
         system_prompt=system_prompt,
         judge_options=judge_options,
     )
-    config = {"lam": lam, "on_failure": on_failure, "kind": kind, "eps": eps}
+    config = {"lam": lam, "on_failure": on_failure, "kind": kind, "sources": sources, "eps": eps}
     return _regroup(questions, first_attempts, ground_truths, refinements, config)

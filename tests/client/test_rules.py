@@ -13,8 +13,12 @@ from trainer_client.rules import (
     completion_text,
     extract_boxed,
     math_reward,
+    normalize_answer,
+    outside_thoughts,
+    resolve_kind,
     rule_reward,
     rule_rewards,
+    source_kind,
     text_reward,
     token_f1,
     yes_no_reward,
@@ -122,11 +126,83 @@ def test_rule_reward_reads_the_box_and_dispatches_by_kind() -> None:
     assert rule_reward(r"Thus \boxed{\dfrac{1}{2}}.", "0.5") == 1.0
     assert rule_reward(r"\boxed{Paris}", "paris") == 1.0
     assert rule_reward(r"\boxed{yes}", "Yes") == 1.0
-    assert rule_reward("Paris", "Paris") == 0.0  # the paper's rule: no box, no reward
+    assert rule_reward("Paris", "Paris") == 0.0  # no box, no reward (the paper's text grader would guess)
     assert rule_reward("Paris", "Paris", require_boxed=False) == 1.0
     assert rule_reward(r"\boxed{NYC}", ["New York City", "NYC"]) == 1.0  # best alias
     assert rule_reward(r"\boxed{4}", r"\boxed{4}") == 1.0  # gold given boxed
     assert rule_reward(r"\boxed{4}", "4", kind="text") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "final"),
+    [
+        ("<think>a</think>b", "b"),
+        ("<think>a</think>b<think>c</think>d", "d"),
+        ("prompt opened it</think> answer", " answer"),  # `<think>` was in the prompt
+        ("<think>cut mid-thought", ""),
+        ("answer <think>then more thinking, never closed", "answer "),
+        ("no thoughts", "no thoughts"),
+    ],
+)
+def test_outside_thoughts(text: str, final: str) -> None:
+    assert outside_thoughts(text) == final
+
+
+def test_the_answer_is_read_outside_thoughts() -> None:
+    # A box inside the thoughts is not an answer, whichever grader the item gets.
+    assert rule_reward(r"<think>it is \boxed{42}</think> I am not sure.", "42") == 0.0
+    assert rule_reward(r"<think>\boxed{Paris}?</think>\boxed{Lyon}", "Paris") == 0.0
+    assert rule_reward(r"<think>\boxed{yes}</think>\boxed{no}", "yes") == 0.0
+    assert rule_reward(r"<think>\boxed{5}?</think>So \boxed{4}.", "4") == 1.0
+    assert rule_reward(r"<think>long thoughts \boxed{4}", "4") == 0.0  # cut before the thoughts ended
+    assert rule_reward("<think>x</think>Paris", "Paris", require_boxed=False) == 1.0
+    chat = [{"role": "assistant", "content": r"<think>\boxed{1}</think>\boxed{2}"}]
+    assert rule_reward(chat, "2") == 1.0 and rule_reward(chat, "1") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("math", "math"),
+        ("MATH", "math"),
+        ("search", "text"),
+        ("hotpotqa", "text"),
+        ("TriviaQA", "text"),
+        ("audio", None),
+        ("lighteval/MATH", None),  # only the exact name "math" says math
+        ("", None),
+        (None, None),
+    ],
+)
+def test_source_kind(source: str | None, expected: str | None) -> None:
+    assert source_kind(source) == expected
+
+
+def test_kind_is_chosen_per_item_source_first_then_gold() -> None:
+    # The same boxed answer and gold, graded by each item's own source.
+    completions = [r"\boxed{1990}"] * 3
+    golds = ["1990.0"] * 3
+    assert rule_rewards(completions, golds, sources=["math", "hotpotqa", None]) == [1.0, 0.0, 1.0]
+    # A text source grades a number-looking gold as text: partial credit by F1, not 0/1 equivalence.
+    # {in, 1066, ad} vs {1066}: P = 1/3, R = 1, F1 = 0.5.
+    assert rule_reward(r"\boxed{in 1066 AD}", "1066", source="hotpotqa") == pytest.approx(0.5)
+    assert rule_reward(r"\boxed{in 1066 AD}", "1066") == 0.0  # no source: the gold looks like math
+    # A math source grades a gold with a unit by equivalence (text would give F1 = 2/3).
+    assert rule_reward(r"\boxed{12}", "12 cm", source="math") == 1.0
+    assert rule_reward(r"\boxed{12}", "12 cm") == pytest.approx(2 / 3)
+    # A yes/no gold is graded by containment whatever the source says (as the paper does).
+    assert resolve_kind("No", source="math") == "yes_no"
+    assert rule_reward(r"\boxed{no, it is not}", "No", source="math") == 1.0
+    # An explicit kind overrides both.
+    assert resolve_kind("42", source="hotpotqa", kind="math") == "math"
+    with pytest.raises(ValueError, match="sources"):
+        rule_rewards(completions, golds, sources=["math"])
+
+
+def test_normalisation_deletes_punctuation_squad_style() -> None:
+    assert normalize_answer("Jean-Paul Sartre.") == "jeanpaul sartre"
+    assert normalize_answer(r"The \text{U.S.} Navy") == "us navy"
+    assert rule_reward(r"\boxed{U.S.A.}", "USA", kind="text") == 1.0
 
 
 def test_rule_reward_of_chat_completions() -> None:
