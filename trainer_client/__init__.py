@@ -39,7 +39,7 @@ from ._types import (
     ToolCallFunction,
     Usage,
 )
-from .reagent_c import Refinement, arefine, question_messages, refine, refinement_messages
+from .reagent_c import Refinement, arefine, question_messages, refine, refinement_messages, refinement_turns
 from .reagent_r import (
     DEFAULT_LAMBDA,
     AsyncReagentRScorer,
@@ -108,6 +108,7 @@ __all__ = [
     "reagent_u_groups",
     "refine",
     "refinement_messages",
+    "refinement_turns",
     "rule_reward",
     "rule_rewards",
     "to_messages",

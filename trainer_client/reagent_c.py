@@ -35,6 +35,7 @@ __all__ = [
     "question_messages",
     "refine",
     "refinement_messages",
+    "refinement_turns",
 ]
 
 Policy = Callable[[list[list[ChatMessage]]], Sequence[Completion] | Awaitable[Sequence[Completion]]]
@@ -81,13 +82,34 @@ def refinement_messages(
         >>> [m["role"] for m in msgs], "Arithmetic error." in msgs[-1]["content"]
         (['user', 'assistant', 'user'], True)
     """
-    turns = [{"role": "assistant", "content": attempt}] if isinstance(attempt, str) else [dict(m) for m in attempt]
-    ask = template.replace("{critique}", critique.strip()) if critique and critique.strip() else SELF_REVIEW_PROMPT
     return [
         *question_messages(question, system_prompt=system_prompt),
-        *turns,
-        {"role": "user", "content": ask},
+        *refinement_turns(attempt, critique, template=template),
     ]
+
+
+def refinement_turns(
+    attempt: Completion, critique: str | None, *, template: str = CRITIQUE_PROMPT
+) -> list[ChatMessage]:
+    """What follows a first attempt's context to make the refinement's: the attempt, then the critique turn.
+
+    Append them to any chat prompt (a system turn, few-shot turns, the question) to get (q, o⁽¹⁾, c).
+
+    Args:
+        attempt: o⁽¹⁾, text or chat messages.
+        critique: c; None or blank → the self-review prompt.
+        template: The critique turn; `{critique}` is replaced by c.
+
+    Returns:
+        assistant o⁽¹⁾ (or its turns), user critique-and-ask.
+
+    Example:
+        >>> [m["role"] for m in refinement_turns("5", "Arithmetic error.")]
+        ['assistant', 'user']
+    """
+    turns = [{"role": "assistant", "content": attempt}] if isinstance(attempt, str) else [dict(m) for m in attempt]
+    ask = template.replace("{critique}", critique.strip()) if critique and critique.strip() else SELF_REVIEW_PROMPT
+    return [*turns, {"role": "user", "content": ask}]
 
 
 @dataclass(frozen=True)
