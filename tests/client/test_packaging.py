@@ -22,6 +22,7 @@ MODULES = [
     "trainer_client.reagent_r",
     "trainer_client.reagent_u",
     "trainer_client.adapters.trl",
+    "trainer_client.adapters.trl_rollout",
     "trainer_client.adapters.verl",
     "trainer_client.adapters.openrlhf",
     "trainer_client.adapters.slime",
