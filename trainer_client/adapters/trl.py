@@ -76,6 +76,7 @@ class ReagentRReward(_JudgeReward):
         lam: float = DEFAULT_LAMBDA,
         on_failure: FailurePolicy = "mask",
         answer_key: str = "answer",
+        source_key: str = "data_source",
         kind: AnswerKind = "auto",
         name: str = "reagent_r",
         client: AsyncJudgeClient | None = None,
@@ -84,6 +85,7 @@ class ReagentRReward(_JudgeReward):
     ) -> None:
         super().__init__(base_url, name=name, client=client, judge_options=judge_options, client_kwargs=client_kwargs)
         self.lam, self.on_failure, self.answer_key, self.kind = lam, on_failure, answer_key, kind
+        self.source_key = source_key  # a dataset column naming each item's source, if it has one
 
     async def __call__(
         self,
@@ -103,6 +105,7 @@ class ReagentRReward(_JudgeReward):
             lam=self.lam,
             on_failure=self.on_failure,
             kind=self.kind,
+            sources=kwargs.get(self.source_key),
         )
         return [b.reward for b in breakdowns]
 
@@ -128,7 +131,8 @@ def reagent_r_reward(base_url: str | Sequence[str] | None = None, **kwargs: Any)
 
     Args:
         base_url: Judge URL(s); None reads `RRM_JUDGE_URL`.
-        **kwargs: `lam` (0.3), `on_failure` ("mask" → None), `answer_key` ("answer"), `kind`, `name`
+        **kwargs: `lam` (0.3), `on_failure` ("mask" → None), `answer_key` ("answer"), `source_key`
+            ("data_source": the column whose value picks each item's rule grader, if present), `kind`, `name`
             ("reagent_r", the metric key), `judge_options`, `client_kwargs` (for `AsyncJudgeClient`),
             `client`.
 

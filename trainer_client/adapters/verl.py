@@ -96,7 +96,7 @@ class VerlReward:
         **kwargs: Any,
     ) -> dict[str, Any]:
         question = _question(extra_info, self.question_key)
-        return _as_dict(self.scorer.score([question], [solution_str], [ground_truth])[0])
+        return _as_dict(self.scorer.score([question], [solution_str], [ground_truth], [data_source])[0])
 
     def batch(
         self,
@@ -108,7 +108,8 @@ class VerlReward:
     ) -> list[dict[str, Any]]:
         infos = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
         questions = [_question(info, self.question_key) for info in infos]
-        return [_as_dict(b) for b in self.scorer.score(questions, list(solution_strs), list(ground_truths))]
+        scored = self.scorer.score(questions, list(solution_strs), list(ground_truths), list(data_sources))
+        return [_as_dict(b) for b in scored]
 
 
 def make_compute_score(base_url: str | Sequence[str] | None = None, **kwargs: Any) -> VerlReward:
@@ -136,7 +137,7 @@ def compute_score(
     "judge_bonus"}`.
 
     Args:
-        data_source: verl's data source name (unused: the rule kind is read from the ground truth).
+        data_source: verl's data source name; it picks the rule grader (math or text) before the gold does.
         solution_str: The decoded response.
         ground_truth: The gold answer(s).
         extra_info: Must hold the question (see the module docstring).
