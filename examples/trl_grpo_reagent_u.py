@@ -154,15 +154,16 @@ def main() -> None:
         rows = arithmetic_rows(4 * args.steps, args.seed)
     eval_rows = rows[: max(1, len(rows) // 10)]
 
-    import torch
     from transformers import TrainerCallback
+
+    keys = ("reward", "reagent_u/first/reward", "reagent_u/refined/reward", "reagent_u/judge_failure_rate")
 
     class PrintSteps(TrainerCallback):  # type: ignore[misc]
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
-            keys = ("reward", "reagent_u/first/reward", "reagent_u/refined/reward", "reagent_u/judge_failure_rate")
-            if logs and any(k in logs or f"eval_{k}" in logs for k in keys):
-                row = {"step": state.global_step, **{k: v for k, v in logs.items() if any(x in k for x in keys)}}
-                print(json.dumps(row), flush=True)
+            for prefix in ("", "eval_"):
+                if logs and prefix + "reward" in logs:
+                    row = {k: logs.get(prefix + k) for k in keys}
+                    print(json.dumps({"step": state.global_step, "eval": bool(prefix), **row}), flush=True)
 
     trainer, _ = make_trainer(
         url=args.url,
@@ -187,7 +188,6 @@ def main() -> None:
     trainer.evaluate()
     change = sum(float((p.detach().float() - before[n]).pow(2).sum()) for n, p in trainer.model.named_parameters())
     print(f"PARAM_CHANGE {change**0.5:.6g}", flush=True)
-    del torch
 
 
 if __name__ == "__main__":
