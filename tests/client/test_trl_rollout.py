@@ -13,8 +13,9 @@ import pytest
 
 from trainer_client import JudgeClient
 from trainer_client.adapters.trl_rollout import ReagentUReward, ReagentURollout
+from trainer_client.reagent_c import SELF_REVIEW_PROMPT
 
-from .trl_helpers import RecordingTrainer, one_thread  # noqa: F401 (a fixture)
+from .trl_helpers import RecordingTrainer, chat, one_thread  # noqa: F401 (a fixture)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEAD = "http://127.0.0.1:9"
@@ -53,6 +54,22 @@ def test_a_judge_that_is_down_masks_every_sample_and_moves_nothing(
     assert log["reagent_u/first/judge_failure_rate"] == 1.0 and log["reagent_u/refined/judge_failure_rate"] == 1.0
     assert log["reagent_u/self_review_rate"] == 1.0  # no critique came back: every refinement reviewed itself
     assert log["reward"] is None or math.isnan(log["reward"])
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_reagent_c_training_rows_are_refinements_in_their_own_context(
+    example: Any, demo_model_dir: Path, tmp_path: Path
+) -> None:
+    trainer, _ = dead_judge_trainer(example, demo_model_dir, tmp_path, mode="reagent_c")
+    trainer.train()
+    (batch,) = trainer.batches
+    assert [r["reagent_stage"] for r in batch["rows"]] == ["refined"] * 2
+    for ids, row in zip(batch["prompt_ids"], batch["rows"], strict=True):
+        # No critique came back from a judge that is down: the refinement was asked to review itself.
+        assert row["reagent_context"][: len(row["prompt"])] == row["prompt"]
+        assert [m["role"] for m in row["reagent_context"][len(row["prompt"]) :]] == ["assistant", "user"]
+        assert row["reagent_context"][-1]["content"] == SELF_REVIEW_PROMPT
+        assert ids == chat(trainer.processing_class, row["reagent_context"])
 
 
 @pytest.mark.usefixtures("one_thread")
