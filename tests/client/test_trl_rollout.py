@@ -87,6 +87,23 @@ def test_plain_text_prompts_are_refused(example: Any, demo_model_dir: Path, tmp_
         rollout(["What is 1 + 1?", "What is 1 + 1?"], trainer)
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_a_trl_without_per_call_num_generations_is_refused(
+    example: Any, demo_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer, rollout = dead_judge_trainer(example, demo_model_dir, tmp_path)
+
+    def generate_before_1_15(
+        prompt_ids: Any, images: Any, multimodal_fields: Any, has_tool_images: bool = False
+    ) -> Any:
+        raise AssertionError("must not be called")  # TRL <= 1.14's signature
+
+    monkeypatch.setattr(trainer, "_generate_single_turn", generate_before_1_15)
+    prompt = [{"role": "user", "content": "What is 1 + 1?"}]
+    with pytest.raises(RuntimeError, match=r"TRL >= 1\.15"):
+        rollout([prompt, prompt], trainer)
+
+
 def reward(**overrides: Any) -> ReagentUReward:
     return ReagentUReward(
         **({"lam": 0.3, "answer_key": "answer", "source_key": "data_source", "kind": "auto"} | overrides)

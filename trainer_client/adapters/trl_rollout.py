@@ -31,12 +31,13 @@ Usage:
                           args=GRPOConfig(num_generations=2 * G, ...),
                           rollout_func=reagent, reward_funcs=[reagent.reward])
 
-Tested with TRL 1.16.0; it calls two of GRPOTrainer's methods (`_tokenize_prompts`, `_generate_single_turn`) and
-says so clearly if a TRL release lacks them.
+Needs TRL >= 1.15 (tested with 1.16.0): it calls two of GRPOTrainer's own methods (`_tokenize_prompts`,
+`_generate_single_turn(..., num_generations)`) and refuses, with the version in the message, a TRL without them.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ __all__ = ["EvalMode", "ReagentUReward", "ReagentURollout", "TrainMode"]
 
 TrainMode = Literal["reagent_u", "reagent_c"]
 EvalMode = Literal["plain", "reagent_c"]
-_TRAINER_METHODS = ("_tokenize_prompts", "_generate_single_turn")
+_NUM = "num_generations"  # the parameter that makes per-row generation correct (TRL >= 1.15)
 _BLANK = "blank completion: not sent to the judge"
 
 
@@ -228,7 +229,9 @@ class ReagentURollout:
         if images is not None:
             raise NotImplementedError("ReagentURollout does not handle images in prompts")
         stage.prompt_ids = [list(ids) for ids in prompt_ids]
-        stage.completion_ids, stage.logprobs = trainer._generate_single_turn(prompt_ids, None, multimodal, 1)
+        stage.completion_ids, stage.logprobs = trainer._generate_single_turn(
+            prompt_ids, None, multimodal, num_generations=1
+        )
         stage.texts = trainer.processing_class.batch_decode(stage.completion_ids, skip_special_tokens=True)
         stage.judgments = self._judge(questions, stage.texts)
         return stage
@@ -267,8 +270,17 @@ def _output(rows: list[tuple[_Stage, int, str]]) -> dict[str, Any]:
 
 
 def _check(prompts: list[Any], trainer: Any) -> None:
-    missing = [m for m in _TRAINER_METHODS if not hasattr(trainer, m)]
-    if missing:
-        raise RuntimeError(f"GRPOTrainer of TRL {version('trl')} lacks {missing}; ReagentURollout is tested on 1.16.0")
+    generate = getattr(trainer, "_generate_single_turn", None)
+    # Before TRL 1.15 this method took no `num_generations` and, under vLLM, generated `self.num_generations`
+    # completions per `num_generations`-th prompt: wrong for a rollout that generates once per row.
+    if (
+        not hasattr(trainer, "_tokenize_prompts")
+        or generate is None
+        or _NUM not in inspect.signature(generate).parameters
+    ):
+        raise RuntimeError(
+            f"ReagentURollout needs TRL >= 1.15 (GRPOTrainer._tokenize_prompts and "
+            f"_generate_single_turn(..., num_generations)); this is TRL {version('trl')}"
+        )
     if not prompts or not all(isinstance(p, list) for p in prompts):
         raise ValueError("ReagentURollout needs conversational prompts (lists of {'role', 'content'} messages)")
