@@ -3,7 +3,8 @@
 In production, start the server and point OpenRLHF at it:
 
     python -m trainer_client serve-reward --url http://judge:8000 --port 5000
-    python -m openrlhf.cli.train_ppo_ray ... --reward.remote_url http://127.0.0.1:5000/get_reward --label_key answer
+    python -m openrlhf.cli.train_ppo_ray ... \
+        --reward.remote_url http://127.0.0.1:5000/get_reward --data.label_key answer
 
 Run this file to see one exchange against a live judge service:
 
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="judge service URL")
     args = parser.parse_args()
     with JudgeClient(args.url) as client:
-        server = make_reward_server(ReagentRScorer(client, on_failure="rule_only"), port=0)
+        server = make_reward_server(ReagentRScorer(client), port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         reward_url = f"http://127.0.0.1:{server.server_address[1]}/get_reward"
         # Exactly what OpenRLHF sends: prompt + decoded response with special tokens, the prompt, the label.

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="judge service URL")
     args = parser.parse_args()
     with JudgeClient(args.url) as client:
-        server = make_reward_server(ReagentRScorer(client, on_failure="rule_only"), port=0)
+        server = make_reward_server(ReagentRScorer(client), port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         rm_url = f"http://127.0.0.1:{server.server_address[1]}/slime"
         request = {

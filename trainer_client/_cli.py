@@ -22,6 +22,7 @@ from ._client import JudgeClient
 from ._exceptions import JudgeError
 from ._summary import format_summary, summarize
 from ._types import JudgeItem, JudgeOptions, Judgment
+from .reagent_r import DEFAULT_LAMBDA
 
 __all__ = ["main"]
 
@@ -168,7 +169,7 @@ def run_serve_reward(args: argparse.Namespace) -> int:
     from .reagent_r import ReagentRScorer
 
     client = JudgeClient(args.url, api_key=args.api_key, max_retries=args.max_retries)
-    server = make_reward_server(ReagentRScorer(client, lam=args.lam, on_failure="rule_only"), args.host, args.port)
+    server = make_reward_server(ReagentRScorer(client, lam=args.lam, on_failure="neutral"), args.host, args.port)
     host, port = server.server_address[:2]
     print(
         f"reward server on http://{host!s}:{port} (POST /get_reward: OpenRLHF, POST /slime: slime)",
@@ -209,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve-reward", parents=[common], help="serve Reagent-R rewards to OpenRLHF / slime")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
-    serve.add_argument("--lam", type=float, default=0.3, help="λ of R = R_rule + λ·score")
+    serve.add_argument("--lam", type=float, default=DEFAULT_LAMBDA, help="λ of R = R_rule + λ·score")
     serve.set_defaults(run=run_serve_reward)
     return parser
 

@@ -7,15 +7,20 @@ R_model is the judge's raw score in [0, 1]; GRPO's group normalisation does the 
 Failure policy — a judgment can fail (unparsable judge output, timeout, service unavailable). It is never read
 as a score of 0. `on_failure` decides what the sample's reward becomes:
 
-- `"mask"` (default where the trainer can mask, e.g. TRL): the reward is `None`, and the sample is left out;
-- `"rule_only"` (for frameworks that need a number: verl, OpenRLHF, slime): R = R_rule, the λ·R_model
-  term dropped.
-  Such a sample can be up to λ below an equally good neighbour whose judgment succeeded; the breakdown's
-  `judge_ok` says which samples these are, so a trainer can log or filter them.
+- `"mask"` (where the trainer can mask: TRL, Reagent-U): the reward is `None`, and the sample is left out;
+- `"neutral"` (for frameworks that need a number: verl, OpenRLHF, slime): R = R_rule + λ·s̄, where s̄ stands in
+  for the missing score: the mean judge score of the sample's group (the other samples of the same question,
+  in the same call or judged recently by the same scorer), else the mean of the scorer's recent judgments,
+  else `DEFAULT_NEUTRAL_SCORE` (0.5). Relative to its group the judge term then moves the sample neither up
+  nor down: its advantage comes from its rule reward alone. `judge_ok` is False, and the adapters log it;
+- `"rule_only"`: R = R_rule. Not a default anywhere: it is the same number as a judge score of 0, so such a
+  sample is pushed below an equally good neighbour whose judgment succeeded.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,8 +33,10 @@ from .rules import AnswerKind, rule_rewards
 
 __all__ = [
     "DEFAULT_LAMBDA",
+    "DEFAULT_NEUTRAL_SCORE",
     "AsyncReagentRScorer",
     "FailurePolicy",
+    "NeutralScores",
     "ReagentRScorer",
     "RewardBreakdown",
     "reagent_r_breakdowns",
@@ -37,11 +44,18 @@ __all__ = [
 ]
 
 DEFAULT_LAMBDA = 0.3
-FailurePolicy = Literal["mask", "rule_only"]
+DEFAULT_NEUTRAL_SCORE = 0.5
+FailurePolicy = Literal["mask", "neutral", "rule_only"]
+FAILURE_POLICIES: tuple[FailurePolicy, ...] = ("mask", "neutral", "rule_only")
 
 
 def reagent_r_reward(
-    rule: float, judge_score: float | None, *, lam: float = DEFAULT_LAMBDA, on_failure: FailurePolicy = "mask"
+    rule: float,
+    judge_score: float | None,
+    *,
+    lam: float = DEFAULT_LAMBDA,
+    on_failure: FailurePolicy = "mask",
+    neutral: float = DEFAULT_NEUTRAL_SCORE,
 ) -> float | None:
     """R = R_rule + λ·R_model for one sample.
 
@@ -49,7 +63,8 @@ def reagent_r_reward(
         rule: R_rule, in [0, 1].
         judge_score: R_model, the judge's score in [0, 1], or None when the judgment failed.
         lam: λ.
-        on_failure: "mask" → None for a failed judgment; "rule_only" → R_rule.
+        on_failure: "mask" → None for a failed judgment; "neutral" → R_rule + λ·neutral; "rule_only" → R_rule.
+        neutral: The score standing in for a failed judgment under "neutral" (see `NeutralScores`).
 
     Returns:
         The reward, or None (masked).
@@ -57,12 +72,14 @@ def reagent_r_reward(
     Example:
         >>> reagent_r_reward(1.0, 0.5), reagent_r_reward(1.0, None)
         (1.15, None)
-        >>> reagent_r_reward(1.0, None, on_failure="rule_only")
-        1.0
+        >>> reagent_r_reward(1.0, None, on_failure="neutral", neutral=0.5)
+        1.15
     """
     if judge_score is None:
         if on_failure == "mask":
             return None
+        if on_failure == "neutral":
+            return rule + lam * neutral
         if on_failure == "rule_only":
             return rule
         raise ValueError(f"unknown failure policy {on_failure!r}")
@@ -77,6 +94,7 @@ class RewardBreakdown:
     rule_reward: float
     judge_score: float | None
     judgment: Judgment | None
+    neutral_score: float | None = None  # the stand-in score of a failed judgment under "neutral"
 
     @property
     def judge_ok(self) -> bool:
@@ -84,8 +102,8 @@ class RewardBreakdown:
 
     @property
     def judge_bonus(self) -> float:
-        """What the judge actually added to the reward (0.0 when it failed and the rule reward stood
-        alone)."""
+        """What the judge term added to the reward (λ·s̄ for a failed judgment under "neutral", 0.0 when the
+        rule reward stood alone)."""
         return 0.0 if self.reward is None else self.reward - self.rule_reward
 
 
@@ -99,10 +117,12 @@ def reagent_r_breakdowns(
     kind: AnswerKind = "auto",
     sources: Sequence[str | None] | None = None,
     require_boxed: bool = True,
+    neutral: Sequence[float] | None = None,
 ) -> list[RewardBreakdown]:
     r"""Reagent-R rewards for a batch, from completions, ground truths and judgments (or bare scores).
 
-    `kind`, `sources` (each item's dataset source) and `require_boxed` go to `rules.rule_rewards`.
+    `kind`, `sources` (each item's dataset source) and `require_boxed` go to `rules.rule_rewards`; `neutral`
+    gives each item's stand-in score under `on_failure="neutral"` (default: `DEFAULT_NEUTRAL_SCORE`).
 
     Example:
         >>> [b.reward for b in reagent_r_breakdowns([r"\boxed{4}", "4"], ["4", "4"], [0.5, None])]
@@ -110,14 +130,70 @@ def reagent_r_breakdowns(
     """
     if not len(completions) == len(ground_truths) == len(judgments):
         raise ValueError("completions, ground_truths and judgments must have the same length")
+    if on_failure not in FAILURE_POLICIES:
+        raise ValueError(f"unknown failure policy {on_failure!r}; use one of {FAILURE_POLICIES}")
+    fills = list(neutral) if neutral is not None else [DEFAULT_NEUTRAL_SCORE] * len(completions)
     rules = rule_rewards(completions, ground_truths, kind=kind, sources=sources, require_boxed=require_boxed)
     out = []
-    for rule, judged in zip(rules, judgments, strict=True):
+    for rule, judged, fill in zip(rules, judgments, fills, strict=True):
         judgment = judged if isinstance(judged, Judgment) else None
         score = (judged.score if judged.ok else None) if isinstance(judged, Judgment) else judged
-        reward = reagent_r_reward(rule, score, lam=lam, on_failure=on_failure)
-        out.append(RewardBreakdown(reward=reward, rule_reward=rule, judge_score=score, judgment=judgment))
+        reward = reagent_r_reward(rule, score, lam=lam, on_failure=on_failure, neutral=fill)
+        stand_in = fill if score is None and on_failure == "neutral" else None
+        out.append(
+            RewardBreakdown(
+                reward=reward, rule_reward=rule, judge_score=score, judgment=judgment, neutral_score=stand_in
+            )
+        )
     return out
+
+
+class NeutralScores:
+    """The stand-in score of a failed judgment under `on_failure="neutral"`: the mean judge score of its group.
+
+    Frameworks that send one sample per call (OpenRLHF, slime, verl's per-sample reward) send a question's G
+    samples close together, so the scorer remembers the last scores per question. The stand-in is, in order:
+    the mean of the scores of the same question (this call's and the remembered ones), the mean of the last
+    `recent` scores of any question, `DEFAULT_NEUTRAL_SCORE`. Thread-safe.
+
+    Args:
+        per_question: Scores remembered per question.
+        questions: Questions remembered (least recently judged forgotten first).
+        recent: Scores of any question in the fallback mean.
+
+    Example:
+        >>> memory = NeutralScores()
+        >>> memory.record(["q", "q"], [0.25, 0.75]); memory.stand_in("q"), memory.stand_in("other")
+        (0.5, 0.5)
+        >>> NeutralScores().stand_in("q")
+        0.5
+    """
+
+    def __init__(self, *, per_question: int = 64, questions: int = 4096, recent: int = 1024) -> None:
+        self.per_question, self.questions = per_question, questions
+        self._by_question: OrderedDict[str, deque[float]] = OrderedDict()
+        self._recent: deque[float] = deque(maxlen=recent)
+        self._lock = threading.Lock()
+
+    def record(self, questions: Sequence[str], scores: Sequence[float | None]) -> None:
+        """Remember the scores of successful judgments (None: failed, skipped)."""
+        with self._lock:
+            for question, score in zip(questions, scores, strict=True):
+                if score is None:
+                    continue
+                kept = self._by_question.pop(question, None) or deque(maxlen=self.per_question)
+                kept.append(score)
+                self._by_question[question] = kept
+                self._recent.append(score)
+            while len(self._by_question) > self.questions:
+                self._by_question.popitem(last=False)
+
+    def stand_in(self, question: str) -> float:
+        """The neutral score for a failed judgment of `question`."""
+        with self._lock:
+            group = self._by_question.get(question)
+            pool = group if group else self._recent
+            return sum(pool) / len(pool) if pool else DEFAULT_NEUTRAL_SCORE
 
 
 class _ScorerConfig:
@@ -125,36 +201,48 @@ class _ScorerConfig:
         self,
         *,
         lam: float = DEFAULT_LAMBDA,
-        on_failure: FailurePolicy = "rule_only",
+        on_failure: FailurePolicy = "neutral",
         kind: AnswerKind = "auto",
         require_boxed: bool = True,
         judge_options: JudgeOptions | dict[str, Any] | None = None,
+        neutral_scores: NeutralScores | None = None,
     ) -> None:
+        if on_failure not in FAILURE_POLICIES:
+            raise ValueError(f"unknown failure policy {on_failure!r}; use one of {FAILURE_POLICIES}")
         self.lam, self.on_failure, self.kind, self.require_boxed = lam, on_failure, kind, require_boxed
         self.judge_options = judge_options
+        self.neutral_scores = neutral_scores or NeutralScores()
 
     def _finish(
         self,
+        questions: Sequence[str],
         completions: Sequence[Completion],
         ground_truths: Sequence[Any],
         result: JudgeResult,
         sources: Sequence[str | None] | None,
     ) -> list[RewardBreakdown]:
+        judgments = list(result)
+        memory = self.neutral_scores
+        memory.record(questions, [j.score if j.ok else None for j in judgments])
+        neutral = [
+            DEFAULT_NEUTRAL_SCORE if j.ok else memory.stand_in(q) for q, j in zip(questions, judgments, strict=True)
+        ]
         return reagent_r_breakdowns(
             completions,
             ground_truths,
-            list(result),
+            judgments,
             lam=self.lam,
             on_failure=self.on_failure,
             kind=self.kind,
             sources=sources,
             require_boxed=self.require_boxed,
+            neutral=neutral,
         )
 
 
 class ReagentRScorer(_ScorerConfig):
     """Judge a batch with a `JudgeClient` and return Reagent-R breakdowns; request failures become masked or
-    rule-only samples (per `on_failure`, default "rule_only"), never exceptions — except 401/403.
+    neutral samples (per `on_failure`, default "neutral"), never exceptions — except 401/403.
 
     Example:
         >>> scorer = ReagentRScorer(JudgeClient("http://localhost:8000"))  # doctest: +SKIP
@@ -175,7 +263,7 @@ class ReagentRScorer(_ScorerConfig):
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
         result = self.client.judge(items, options=self.judge_options, raise_on_error=False)
-        return self._finish(completions, ground_truths, result, sources)
+        return self._finish(questions, completions, ground_truths, result, sources)
 
 
 class AsyncReagentRScorer(_ScorerConfig):
@@ -194,4 +282,4 @@ class AsyncReagentRScorer(_ScorerConfig):
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
         result = await self.client.judge(items, options=self.judge_options, raise_on_error=False)
-        return self._finish(completions, ground_truths, result, sources)
+        return self._finish(questions, completions, ground_truths, result, sources)

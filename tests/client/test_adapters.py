@@ -139,6 +139,7 @@ def test_verl_compute_score_single_and_batch(verl_reward: VerlReward, monkeypatc
         "score": pytest.approx(1.15),
         "rule_reward": 1.0,
         "judge_ok": 1.0,
+        "judge_failed": 0.0,
         "judge_bonus": pytest.approx(0.15),
     }
     many = verl_adapter.compute_score_batch(
@@ -147,13 +148,14 @@ def test_verl_compute_score_single_and_batch(verl_reward: VerlReward, monkeypatc
         ["4", "4"],
         [{"question": "2+2?"}, {"prompt": [{"role": "user", "content": "2+2?"}]}],
     )
-    assert [m["score"] for m in many] == [pytest.approx(1.15), 1.0]  # failure → rule reward, flagged
-    assert [m["judge_ok"] for m in many] == [1.0, 0.0]
+    # The failure gets the group's mean score (0.5: its sibling's), never 0; flagged and counted.
+    assert [m["score"] for m in many] == [pytest.approx(1.15), pytest.approx(1.15)]
+    assert [m["judge_ok"] for m in many] == [1.0, 0.0] and [m["judge_failed"] for m in many] == [0.0, 1.0]
     assert all(isinstance(m["score"], float) and math.isfinite(m["score"]) for m in many)
 
 
 def test_verl_needs_the_question_and_a_number_policy(verl_reward: VerlReward) -> None:
-    with pytest.raises(KeyError, match="question"):
+    with pytest.raises(ValueError, match="question"):
         verl_reward("gsm8k", "x", "4", {})
     with pytest.raises(ValueError):
         VerlReward("http://x", on_failure="mask")
@@ -165,7 +167,7 @@ def test_verl_needs_the_question_and_a_number_policy(verl_reward: VerlReward) ->
 @pytest.fixture
 def scorer() -> Iterator[ReagentRScorer]:
     with sync_client(FakeJudge(score=_fails_on_bad)) as client:
-        yield ReagentRScorer(client, on_failure="rule_only")
+        yield ReagentRScorer(client)
 
 
 def test_openrlhf_request_shape(scorer: ReagentRScorer) -> None:
@@ -175,12 +177,13 @@ def test_openrlhf_request_shape(scorer: ReagentRScorer) -> None:
         "labels": ["4", "4"],
     }
     out = handle_openrlhf(payload, scorer)
-    assert out["rewards"] == [pytest.approx(1.15), 0.0]
+    assert out["rewards"] == [pytest.approx(1.15), pytest.approx(0.15)]  # failed: R_rule + λ·(group mean 0.5)
     assert out["scores"] == [1.0, 0.0]
     assert out["extra_logs"] == {
         "rule_reward": [1.0, 0.0],
         "judge_ok": [1.0, 0.0],
-        "judge_bonus": [pytest.approx(0.15), 0.0],
+        "judge_failed": [0.0, 1.0],
+        "judge_bonus": [pytest.approx(0.15), pytest.approx(0.15)],
     }
     with pytest.raises(ValueError):
         handle_openrlhf({"query": "not a list"}, scorer)
@@ -190,16 +193,19 @@ def test_slime_request_shape(scorer: ReagentRScorer) -> None:
     out = handle_slime({"prompt": CHATML_PROMPT, "response": r"\boxed{4}<|im_end|>", "label": "4"}, scorer)
     assert out["reward"] == pytest.approx(1.15) and out["judge_score"] == 0.5 and out["judge_ok"] is True
     failed = handle_slime({"prompt": "2+2?", "response": "bad", "label": "4"}, scorer)
-    assert failed["reward"] == 0.0 and failed["judge_score"] is None and failed["failure_reason"] == "parse_error"
+    assert failed["judge_score"] is None and failed["failure_reason"] == "parse_error"
+    assert failed["reward"] == pytest.approx(0.15) and failed["neutral_score"] == 0.5  # R_rule + λ·s̄, never 0
 
 
 async def test_slime_custom_reward_function(monkeypatch: pytest.MonkeyPatch) -> None:
     client = async_client(FakeJudge(score=_fails_on_bad))
-    monkeypatch.setattr(slime_adapter, "_scorer", AsyncReagentRScorer(client, on_failure="rule_only"))
-    sample = SimpleNamespace(prompt=CHATML_PROMPT, response=r"\boxed{4}<|im_end|>", label="4")
+    monkeypatch.setattr(slime_adapter, "_scorer", AsyncReagentRScorer(client))
+    sample = SimpleNamespace(prompt=CHATML_PROMPT, response=r"\boxed{4}<|im_end|>", label="4", remove_sample=False)
     assert await slime_adapter.reward_func(None, sample) == pytest.approx(1.15)
-    bad = SimpleNamespace(prompt=CHATML_PROMPT, response="bad", label="4")
-    assert await slime_adapter.group_reward_func(None, [sample, bad]) == [pytest.approx(1.15), 0.0]
+    bad = SimpleNamespace(prompt=CHATML_PROMPT, response="bad", label="4", remove_sample=False)
+    rewards = await slime_adapter.group_reward_func(None, [sample, bad])
+    assert rewards == [pytest.approx(1.15), pytest.approx(0.15)]  # the failed one: neutral, and masked
+    assert (sample.remove_sample, bad.remove_sample) == (False, True)
 
 
 def test_reward_server_over_real_http(scorer: ReagentRScorer) -> None:
@@ -224,12 +230,13 @@ def test_reward_server_over_real_http(scorer: ReagentRScorer) -> None:
         server.server_close()
 
 
-def test_scorer_masks_outages_with_rule_only(sleeps: list[float]) -> None:
+def test_scorer_gives_outages_the_neutral_score(sleeps: list[float]) -> None:
     with JudgeClient(
         "http://judge.test",
         max_retries=1,
         http_client=httpx.Client(transport=httpx.MockTransport(FakeJudge([503, 503]))),
     ) as client:
         out = ReagentRScorer(client).score(["q"], [r"\boxed{4}"], ["4"])
-    assert out[0].reward == 1.0 and not out[0].judge_ok and out[0].judgment is not None
+    assert out[0].reward == pytest.approx(1.15) and out[0].neutral_score == 0.5  # nothing judged yet: 0.5
+    assert not out[0].judge_ok and out[0].judgment is not None
     assert out[0].judgment.reason == "unavailable"

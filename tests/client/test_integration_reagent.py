@@ -147,7 +147,7 @@ def test_trl_reward_called_like_grpo_trainer(judge_url: str) -> None:
 
 
 def test_openrlhf_and_slime_adapters_answer_their_shapes(client: JudgeClient) -> None:
-    server = make_reward_server(ReagentRScorer(client, on_failure="rule_only"), port=0)
+    server = make_reward_server(ReagentRScorer(client), port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -161,7 +161,7 @@ def test_openrlhf_and_slime_adapters_answer_their_shapes(client: JudgeClient) ->
     assert set(answer) == {"rewards", "scores", "extra_logs"}
     assert len(answer["rewards"]) == 1 and 1.0 <= answer["rewards"][0] <= 1.3 + 1e-9
     assert answer["scores"] == [1.0]
-    assert set(answer["extra_logs"]) == {"rule_reward", "judge_ok", "judge_bonus"}
+    assert set(answer["extra_logs"]) == {"rule_reward", "judge_ok", "judge_failed", "judge_bonus"}
     assert 0.0 <= slime["reward"] <= 0.3 + 1e-9 and slime["rule_reward"] == 0.0
     assert slime["judge_ok"] == (slime["judge_score"] is not None)
 

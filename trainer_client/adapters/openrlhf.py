@@ -1,34 +1,36 @@
-"""OpenRLHF remote reward: what `--reward.remote_url` (older: `--remote_rm_url`) can point at.
+"""OpenRLHF remote reward: what `--reward.remote_url` points at (checked against openrlhf 0.11.2).
 
-OpenRLHF POSTs `{"query": [prompt + response], "prompts": [prompt], "labels": [label]}` (decoded, special
-tokens kept) and reads `{"rewards": [...], "scores": [...], "extra_logs": {name: [...]}}`: `rewards` feed the
-advantage, `scores` (in [0, 1]) its dynamic filtering. Here `rewards` are Reagent-R rewards, `scores` the rule
-rewards (the accuracy that dynamic filtering means), and judge failures fall back to the rule reward (OpenRLHF
-needs numbers).
+OpenRLHF POSTs one request per sample, `{"query": [prompt + response], "prompts": [prompt], "labels": [label]}`
+(decoded with special tokens kept; the label is the dataset field named by `--data.label_key`), and reads
+`{"rewards": [...], "scores": [...], "extra_logs": {name: [...]}}`: `rewards` feed the advantage, `scores` (in
+[0, 1]) its dynamic filtering, and every `extra_logs` key is logged. Here `rewards` are Reagent-R rewards,
+`scores` the rule rewards (the accuracy dynamic filtering means).
+
+OpenRLHF has no way to leave one sample out of its group, so a failed judgment gets the neutral stand-in score
+(`on_failure="neutral"`, see `trainer_client.reagent_r`): R = R_rule + λ·s̄, s̄ the mean judge score of the
+question's other samples. `extra_logs["judge_failed"]` counts these in OpenRLHF's logs.
+
+Bad input is refused, nothing scored: a request that is not OpenRLHF's shape, or a sample with no label
+(OpenRLHF sends "" when `--data.label_key` is not set) or no response, raises `PayloadError` naming the field;
+the reward server answers it with HTTP 400 carrying the message (OpenRLHF's client logs it and gives up after
+its retries).
 
 Usage:
     python -m trainer_client serve-reward --url http://judge:8000 --port 5000
-    openrlhf.cli.train_ppo_ray ... --reward.remote_url http://127.0.0.1:5000/get_reward --label_key answer
+    python -m openrlhf.cli.train_ppo_ray ... \\
+        --reward.remote_url http://127.0.0.1:5000/get_reward --data.label_key answer
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..reagent_r import ReagentRScorer
+from ._payload import PayloadError, label_list, text_list
 from ._prompts import question_from_prompt, response_from_query
 
-__all__ = ["handle_openrlhf"]
-
-
-def _list(payload: Mapping[str, Any], key: str, n: int | None = None) -> list[Any]:
-    value = payload.get(key)
-    if value is None and n is not None:
-        return [None] * n
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValueError(f"OpenRLHF request: {key!r} must be a list")
-    return list(value)
+__all__ = ["PayloadError", "handle_openrlhf"]
 
 
 def handle_openrlhf(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[str, Any]:
@@ -36,31 +38,43 @@ def handle_openrlhf(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[
 
     Args:
         payload: `{"query": [...], "prompts": [...], "labels": [...]}`; `labels` holds the ground truths.
-        scorer: A `ReagentRScorer` (its `on_failure` should be "rule_only").
+        scorer: A `ReagentRScorer` (its `on_failure` should be "neutral", the default).
 
     Returns:
-        `{"rewards": [...], "scores": [...], "extra_logs": {"rule_reward", "judge_ok", "judge_bonus"}}`.
+        `{"rewards": [...], "scores": [...], "extra_logs": {"rule_reward", "judge_ok", "judge_failed",
+        "judge_bonus"}}`.
+
+    Raises:
+        PayloadError: The request is malformed (the message names the field).
 
     Example:
         >>> handle_openrlhf({"query": [q + r], "prompts": [q], "labels": ["4"]}, scorer)  # doctest: +SKIP
         {'rewards': [1.27], 'scores': [1.0], 'extra_logs': {'rule_reward': [1.0], 'judge_ok': [1.0], ...}}
     """
-    queries = _list(payload, "query")
-    prompts = _list(payload, "prompts", len(queries))
-    labels = _list(payload, "labels", len(queries))
+    where = "OpenRLHF request"
+    queries = text_list(payload, "query", where)
+    prompts = text_list(payload, "prompts", where, allow_empty=True)
+    labels = label_list(payload, "labels", where, hint="set --data.label_key to your dataset's answer field")
     if not len(queries) == len(prompts) == len(labels):
-        raise ValueError("OpenRLHF request: query, prompts and labels must have the same length")
+        raise PayloadError(
+            f"{where}: 'query', 'prompts' and 'labels' must have the same length "
+            f"({len(queries)}, {len(prompts)}, {len(labels)})"
+        )
     questions = [question_from_prompt(p or q) for p, q in zip(prompts, queries, strict=True)]
-    responses = [response_from_query(q, p or "") for q, p in zip(queries, prompts, strict=True)]
-    truths = [label if label is not None else "" for label in labels]
-    breakdowns = scorer.score(questions, responses, truths)
-    rewards = [b.reward if b.reward is not None else b.rule_reward for b in breakdowns]
+    responses = [response_from_query(q, p) for q, p in zip(queries, prompts, strict=True)]
+    for k, (question, response) in enumerate(zip(questions, responses, strict=True)):
+        if not question:
+            raise PayloadError(f"{where}: prompts[{k}] holds no question (no user turn, or an empty one)")
+        if not response:
+            raise PayloadError(f"{where}: query[{k}] holds no response after its prompt")
+    breakdowns = scorer.score(questions, responses, labels)
     return {
-        "rewards": rewards,
+        "rewards": [b.reward for b in breakdowns],
         "scores": [b.rule_reward for b in breakdowns],
         "extra_logs": {
             "rule_reward": [b.rule_reward for b in breakdowns],
             "judge_ok": [float(b.judge_ok) for b in breakdowns],
+            "judge_failed": [float(not b.judge_ok) for b in breakdowns],
             "judge_bonus": [b.judge_bonus for b in breakdowns],
         },
     }

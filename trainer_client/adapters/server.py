@@ -31,13 +31,20 @@ Handler = Callable[[Mapping[str, Any], ReagentRScorer], dict[str, Any]]
 _ROUTES: dict[str, Handler] = {"/get_reward": handle_openrlhf, "/slime": handle_slime}
 
 
+def _phrase(text: str) -> str:
+    """A status line's reason phrase: one line of printable Latin-1, at most 300 characters."""
+    line = " ".join(text.split())[:300]
+    return line.encode("latin-1", "replace").decode("latin-1")
+
+
 def _handler_class(scorer: ReagentRScorer) -> type[BaseHTTPRequestHandler]:
     class RewardHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
+        def _reply(self, status: int, body: dict[str, Any], reason: str | None = None) -> None:
             data = json.dumps(body).encode()
-            self.send_response(status)
+            # The reason phrase carries the message too: OpenRLHF's and slime's clients log only the status line.
+            self.send_response(status, _phrase(reason) if reason else None)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -64,7 +71,7 @@ def _handler_class(scorer: ReagentRScorer) -> type[BaseHTTPRequestHandler]:
                     raise ValueError("the body must be a JSON object")
                 self._reply(200, handler(payload, scorer))
             except (ValueError, KeyError, TypeError) as exc:
-                self._reply(400, {"error": str(exc)})
+                self._reply(400, {"error": str(exc)}, reason=f"Bad Request: {exc}")
             except (AuthenticationError, PermissionDeniedError) as exc:
                 self._reply(502, {"error": f"the judge refused our key: {exc}"})
 

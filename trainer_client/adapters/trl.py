@@ -15,14 +15,15 @@ Usage:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._chat import Completion, judge_item
 from .._client import AsyncJudgeClient
-from .._types import JudgeOptions
+from .._types import JudgeOptions, Judgment
 from ..reagent_r import DEFAULT_LAMBDA, FailurePolicy, reagent_r_breakdowns
 from ..rules import AnswerKind
+from ._payload import check_label
 from ._prompts import question_from_prompt
 
 __all__ = ["JudgeScoreReward", "ReagentRReward", "judge_score_reward", "reagent_r_reward"]
@@ -54,9 +55,60 @@ class _JudgeReward:
         # The HTTP client (sockets, a loop) does not pickle: a copy builds its own.
         return {**self.__dict__, "_client": None}
 
-    async def _judge(self, prompts: Sequence[Any], completions: Sequence[Completion]) -> list[Any]:
-        items = [judge_item(question_from_prompt(p), c) for p, c in zip(prompts, completions, strict=True)]
-        return list(await self.client.judge(items, options=self.judge_options, raise_on_error=False))
+    async def _judge(self, prompts: Sequence[Any], completions: Sequence[Completion]) -> list[Judgment]:
+        """Judge every non-blank completion in one call; a blank one is not sent (it would make the service refuse
+        the whole request) and gets a failed judgment, so it is masked, not scored."""
+        questions = _check(self.__name__, prompts, completions)
+        out = [Judgment(index=k, status="failed", reason="rejected", detail=_BLANK) for k in range(len(completions))]
+        sent = [k for k, c in enumerate(completions) if not _blank(c)]
+        if sent:
+            items = [judge_item(questions[k], completions[k]) for k in sent]
+            result = await self.client.judge(items, options=self.judge_options, raise_on_error=False)
+            for k, judgment in zip(sent, result, strict=True):
+                out[k] = judgment.model_copy(update={"index": k})
+        return out
+
+
+_BLANK = "blank completion: not sent to the judge"
+
+
+def _blank(completion: Completion) -> bool:
+    if isinstance(completion, str):
+        return not completion.strip()
+    return not any(str(m.get("content") or "").strip() or m.get("tool_calls") for m in completion)
+
+
+def _check(name: str, prompts: Sequence[Any], completions: Sequence[Any]) -> list[str]:
+    """TRL's convention for a broken reward input is an exception: raise one naming the argument."""
+    if isinstance(prompts, str) or isinstance(completions, str):
+        raise TypeError(f"{name}: prompts and completions must be lists (one entry per sample), not strings")
+    if len(prompts) != len(completions):
+        raise ValueError(f"{name}: {len(prompts)} prompts but {len(completions)} completions")
+    for k, completion in enumerate(completions):
+        ok = isinstance(completion, str) or (
+            isinstance(completion, Sequence) and all(isinstance(m, Mapping) for m in completion)
+        )
+        if not ok:
+            raise TypeError(f"{name}: completions[{k}] must be a string or a list of chat messages")
+    questions = []
+    for k, prompt in enumerate(prompts):
+        if not isinstance(prompt, (str, Sequence)):
+            raise TypeError(f"{name}: prompts[{k}] must be a string or a list of chat messages")
+        question = question_from_prompt(prompt)
+        if not question:
+            raise ValueError(f"{name}: prompts[{k}] holds no question (no user turn, or an empty one)")
+        questions.append(question)
+    return questions
+
+
+def _truths(name: str, kwargs: dict[str, Any], key: str, n: int) -> list[Any]:
+    if key not in kwargs:
+        raise KeyError(f"{name}: the dataset needs a {key!r} column (the ground truth)")
+    values = kwargs[key]
+    if isinstance(values, str) or len(values) != n:
+        raise ValueError(f"{name}: the {key!r} column must give one ground truth per completion")
+    hint = f"the dataset's {key!r} column"
+    return [check_label(v, f"{name}: {key}[{k}]", hint) for k, v in enumerate(values)]
 
 
 def _log(kwargs: dict[str, Any], name: str, judgments: list[Any]) -> None:
@@ -94,13 +146,12 @@ class ReagentRReward(_JudgeReward):
         completion_ids: Any = None,
         **kwargs: Any,
     ) -> list[float | None]:
-        if self.answer_key not in kwargs:
-            raise KeyError(f"{self.__name__}: the dataset needs a {self.answer_key!r} column (the ground truth)")
+        truths = _truths(self.__name__, kwargs, self.answer_key, len(completions))
         judgments = await self._judge(prompts, completions)
         _log(kwargs, self.__name__, judgments)
         breakdowns = reagent_r_breakdowns(
             completions,
-            kwargs[self.answer_key],
+            truths,
             judgments,
             lam=self.lam,
             on_failure=self.on_failure,
