@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from types import FrameType
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 from pydantic_settings import CliApp
 
+from service.engine.versions import UntestedVllm, check_vllm
 from service.settings import Settings
 from service.state import AppState
 
@@ -37,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     from service.logs import configure_logging
 
     configure_logging(settings.log_level)
+    try:
+        warning = check_vllm(settings.allow_untested_vllm)
+    except UntestedVllm as exc:
+        # Before anything starts: an orchestrator sees the exit code and the reason, not a half-working engine.
+        logging.getLogger("service").error("fatal: %s", exc)
+        return 2
+    if warning:
+        logging.getLogger("service").warning("%s", warning)
     app = create_app(settings)
     state: Any = app.state.rrm
     config = uvicorn.Config(

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     engine_args: dict[str, Any] = Field(
         default_factory=dict, description='Further vLLM engine arguments, as JSON (e.g. \'{"quantization": "fp8"}\').'
     )
+    allow_untested_vllm: bool = Field(
+        default=False,
+        description="Start even if the installed vLLM is outside the range this service is tested with "
+        "(service/engine/versions.py); without it such a vLLM is refused at start-up.",
+    )
 
     # --- overload, faults, drain ----------------------------------------------------------------------------
     max_pending_items: int = Field(

@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["service.parsing", "service.rendering", "service.validation", "service.app"])
+@pytest.mark.parametrize(
+    "name", ["service.parsing", "service.rendering", "service.validation", "service.app", "service.engine.versions"]
+)
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
     assert result.failed == 0 and result.attempted > 0
