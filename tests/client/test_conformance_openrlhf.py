@@ -13,8 +13,6 @@ import ast
 import asyncio
 import logging
 import os
-import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,17 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from .conformance.run import start_serve_reward
 from .doc_lines import doc_lines
 from .fakes import FakeJudge, fails_on_bad, serve_over_http
 from .frameworks import FRAMEWORKS, install
 
 VERSION = FRAMEWORKS["openrlhf"][0]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +65,8 @@ def reward_server() -> Iterator[tuple[int, FakeJudge]]:
     """The README's serve-reward line, run as a user runs it, with the judge URL and port pointed at this test's."""
     judge = FakeJudge(score=fails_on_bad)
     fake = serve_over_http(judge)
-    line = doc_lines("openrlhf")[0].split()
-    assert line[:4] == ["python", "-m", "trainer_client", "serve-reward"]
-    port = _free_port()
-    args = line[4:]
-    args[args.index("--url") + 1] = f"http://127.0.0.1:{fake.server_address[1]}"
-    args[args.index("--port") + 1] = str(port)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainer_client", "serve-reward", *args], stdout=subprocess.PIPE, text=True
-    )
+    proc, port = start_serve_reward(doc_lines("openrlhf")[0], f"http://127.0.0.1:{fake.server_address[1]}")
     try:
-        assert proc.stdout is not None and "reward server on" in proc.stdout.readline()
         yield port, judge
     finally:
         proc.terminate()
