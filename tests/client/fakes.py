@@ -100,3 +100,48 @@ def async_client(judge: FakeJudge, url: str | list[str] = "http://judge.test", *
     from trainer_client import AsyncJudgeClient
 
     return AsyncJudgeClient(url, http_client=httpx.AsyncClient(transport=httpx.MockTransport(judge)), **kwargs)
+
+
+def fails_on_bad(item: dict[str, Any]) -> float | None:
+    """A score function for the conformance tests: a completion containing "bad" fails (parse_error), others 0.8."""
+    messages = item.get("messages") or [{}]
+    text = messages[-1].get("content") or item.get("trajectory") or ""
+    return None if "bad" in text else 0.8
+
+
+def serve_over_http(judge: FakeJudge, port: int = 0) -> Any:
+    """Serve `judge` over real HTTP on 127.0.0.1 (for code that builds its own client from a URL); returns the
+    started `ThreadingHTTPServer` (`server.server_address[1]` is the port; `shutdown()` it)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(
+                method, f"http://judge{self.path}", headers=dict(self.headers), content=self.rfile.read(length)
+            )
+            response = judge(request)
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
