@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.engine import Engine, Sampling
 from service.errors import install_error_handlers
-from service.http import ApiKeyMiddleware, BodyLimitMiddleware, RequestContextMiddleware
+from service.http import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
 from service.protocol import FailureReason, JudgeItem
 from service.rendering import build_prompt
@@ -57,9 +57,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.rrm = state
     install_error_handlers(app)
     app.include_router(router)
-    # Outermost last: request ids and access logs see everything; keys are checked before any body is read.
+    # Outermost last: request ids and access logs see everything (a 500 included); keys are checked before any
+    # body is read.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=state.api_keys, open_paths=_open_paths(settings))
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
     return app
 

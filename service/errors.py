@@ -1,7 +1,12 @@
-"""Every error leaves the service in one JSON shape: `{"error": {"type", "message", "code", "request_id", ...}}`."""
+"""Every error leaves the service in one JSON shape: `{"error": {"type", "message", "code", "request_id", ...}}`.
+
+Handlers here map the exceptions the service raises on purpose; anything else is answered by
+`service.http.CatchAllMiddleware`, in the same shape.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -14,7 +19,7 @@ from service.admission import Overloaded
 from service.protocol import ErrorBody, ErrorResponse
 from service.serving import InvalidRequest, ServiceUnavailable
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["AsciiJSONResponse", "error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,14 @@ _TYPES = {
 }
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: an error may quote anything the client sent (a field name holding a lone
+    surrogate, say), and escaped JSON can always be encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     code: int,
     message: str,
@@ -47,7 +60,7 @@ def error_response(
             type=type_ or _TYPES.get(code, "error"), message=message, code=code, request_id=request_id, details=details
         )
     )
-    return JSONResponse(body.model_dump(), status_code=code, headers=headers)
+    return AsciiJSONResponse(body.model_dump(), status_code=code, headers=headers)
 
 
 def _request_id(request: Request) -> str | None:
@@ -57,10 +70,7 @@ def _request_id(request: Request) -> str | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in exc.errors()
-        ]
+        details = [_detail(e) for e in exc.errors()]
         return error_response(
             422, "the request does not match the schema", request_id=_request_id(request), details=details
         )
@@ -84,7 +94,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, str(exc.detail), request_id=_request_id(request), headers=headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return error_response(500, "internal error", request_id=_request_id(request))
+
+def _detail(error: Any) -> dict[str, Any]:
+    msg = str(error.get("msg", ""))
+    if error.get("type") == "json_invalid" and (ctx := error.get("ctx")):
+        msg = f"{msg}: {ctx.get('error')}"  # what is wrong with the JSON (invalid Unicode, nesting, syntax)
+    loc = [x if isinstance(x, int) else str(x) for x in error.get("loc", ())]
+    return {"loc": loc, "msg": msg, "type": str(error.get("type", ""))}

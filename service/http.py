@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, request metrics and access logs; the request body limit (413)."""
+"""HTTP plumbing: request ids, metrics and access logs; the catch-all for unexpected errors (500); the request body
+limit (413); API keys; and strict JSON parsing of request bodies."""
 
 from __future__ import annotations
 
@@ -11,11 +12,21 @@ import time
 import uuid
 from typing import Any
 
+import pydantic_core
+from fastapi import Request
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
 
-__all__ = ["ApiKeyMiddleware", "BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = [
+    "ApiKeyMiddleware",
+    "BodyLimitMiddleware",
+    "CatchAllMiddleware",
+    "InvalidJson",
+    "RequestContextMiddleware",
+    "StrictJsonRoute",
+]
 
 log = logging.getLogger("service.access")
 
@@ -71,6 +82,98 @@ class RequestContextMiddleware:
                 }
                 fields.update(scope["state"].get("log_fields", {}))
                 log.info(json.dumps(fields))
+
+
+class CatchAllMiddleware:
+    """An exception no handler mapped becomes a logged 500 in the one error shape, with `Connection: close`.
+
+    It sits inside `RequestContextMiddleware`, so the 500 carries the request id header and is counted. Closing
+    the connection is the safe choice after an error of unknown cause (the request body may be half read); the
+    header tells the client so, instead of the server dropping a keep-alive connection without a word. An error
+    after the response has started cannot be answered any more: it is re-raised and the server closes the
+    connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = scope.get("state", {}).get("request_id")
+            log.exception("unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id)
+            if started:
+                raise
+            from service.errors import error_response
+
+            response = error_response(500, "internal error", request_id=request_id, headers={"Connection": "close"})
+            await response(scope, receive, send)
+
+
+class InvalidJson(ValueError):
+    """A request body that is not strict JSON: malformed, invalid Unicode (a lone surrogate), or too deep."""
+
+
+def _strict_json(body: bytes) -> Any:
+    """Parse with pydantic's parser (jiter): it refuses lone UTF-16 surrogates (`"\\ud800"`) and NaN/Infinity,
+    and stops at a fixed nesting depth instead of running into Python's recursion limit.
+
+    Example:
+        >>> _strict_json(b'{"a": [1, "\\ud83d\\ude00"]}')
+        {'a': [1, '😀']}
+        >>> _strict_json(b'["\\udc00"]')  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        service.http.InvalidJson: not valid Unicode: a lone UTF-16 surrogate (... at line 1 column 8)
+    """
+    try:
+        return pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        text = str(exc)
+        if "surrogate" in text or "hex escape" in text:
+            raise InvalidJson(f"not valid Unicode: a lone UTF-16 surrogate ({text})") from None
+        if "recursion limit" in text:
+            raise InvalidJson(f"nested deeper than {JSON_MAX_DEPTH} levels of arrays and objects ({text})") from None
+        raise InvalidJson(text) from None
+
+
+JSON_MAX_DEPTH = 200  # jiter's fixed recursion limit, counted over the whole body
+
+
+class _StrictJsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            try:
+                self._json = _strict_json(await self.body())
+            except InvalidJson as exc:
+                # FastAPI turns a JSONDecodeError (and only that) into its 422 json_invalid error.
+                raise json.JSONDecodeError(str(exc), "", 0) from None
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """A route whose JSON bodies are parsed strictly (see `_strict_json`), so invalid Unicode or absurd nesting is
+    a 422 naming the problem, never a string that fails later in the tokenizer or a RecursionError."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Any:
+            return await handler(_StrictJsonRequest(request.scope, request.receive))
+
+        return strict_handler
 
 
 class BodyLimitMiddleware:

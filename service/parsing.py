@@ -4,6 +4,13 @@ A judgment is exactly `<think>…</think>`, `<critique>…</critique>`, `<score>
 nothing but whitespace between or around the blocks, x a number in [0, 1]. Anything else is a failure with a reason,
 never a score: the paper's code took the first `<score>` regex match anywhere and fell back to 0.0, which lets text
 copied from a trajectory, or a broken answer, become a reward.
+
+The parser and the grammar follow the same rules, so that whatever the grammar lets the model write parses:
+- a judge tag in any letter case (`</Think>`) is a tag: only the lowercase tags delimit blocks, any other case
+  variant anywhere fails the parse, and the grammar never lets a block contain one;
+- whitespace is ASCII only (space, tab, CR, LF), never Unicode spaces;
+- digits are ASCII only (`[0-9]`), never other Unicode digits (`１`, `٣`).
+The grammar is narrower still (bounded gaps, a score of at most four decimals, nothing before `<think>`).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ __all__ = ["TAGS", "ParseFailure", "Parsed", "judgment_regex", "parse_judgment",
 
 TAGS = ("<think>", "</think>", "<critique>", "</critique>", "<score>", "</score>")
 _ANY_TAG = re.compile(r"</?(?:think|critique|score)>", re.IGNORECASE)
-_SCORE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*")
+_WS = "[ \t\r\n]*"  # ASCII whitespace; `\s` would also take Unicode spaces
+_GAP = re.compile(_WS)
+_SCORE = re.compile(f"{_WS}([0-9]+(?:\\.[0-9]*)?|\\.[0-9]+){_WS}")  # ASCII digits; `\d` takes any Unicode digit
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,7 @@ def parse_judgment(text: str, finish_reason: str | None = None) -> Parsed | Pars
 
 
 def _structure_problem(text: str) -> str | None:
-    found = [m.group(0).lower() for m in _ANY_TAG.finditer(text)]
+    found = [m.group(0) for m in _ANY_TAG.finditer(text)]
     if tuple(found) != TAGS:
         if not found:
             return "no judgment blocks in the output"
@@ -74,7 +83,7 @@ def _structure_problem(text: str) -> str | None:
     outside = _ANY_TAG.split(text)
     # split gives: before <think>, think, between, critique, between, score, after </score>
     gaps = (outside[0], outside[2], outside[4], outside[6])
-    if any(gap.strip() for gap in gaps):
+    if not all(_GAP.fullmatch(gap) for gap in gaps):
         return "text outside the three blocks"
     return None
 
@@ -84,8 +93,9 @@ def _blocks(text: str) -> tuple[str, str, str]:
     return parts[1], parts[3], parts[5]
 
 
-def text_without(*tags: str) -> str:
-    """A regex for any string that contains none of `tags` (each starting with '<' and holding no other '<').
+def text_without(*tags: str, ignore_case: bool = False) -> str:
+    """A regex for any string that contains none of `tags` (each starting with '<' and holding no other '<'); with
+    `ignore_case`, none of them in any letter case.
 
     Built from the automaton that tracks which prefix of a tag was just seen (a trie below '<'): a character that
     continues no tag leads back to the start, a '<' starts a new attempt, and completing a tag is impossible. Uses
@@ -96,9 +106,13 @@ def text_without(*tags: str) -> str:
         True
         >>> bool(re.fullmatch(text_without("</b>", "<i>"), "x<i>"))
         False
+        >>> bool(re.fullmatch(text_without("</b>", ignore_case=True), "a </B>"))
+        False
     """
     if not tags or any(len(t) < 2 or t[0] != "<" or "<" in t[1:] for t in tags):
         raise ValueError(f"unsupported tags {tags!r}")
+    if ignore_case:
+        tags = tuple(t.lower() for t in tags)
     trie: dict[str, Any] = {}
     for tag in tags:
         node = trie
@@ -111,17 +125,23 @@ def text_without(*tags: str) -> str:
         options = [leave] if leave else []
         for ch, child in sorted(node.items()):
             if child is not None:
-                options.append(re.escape(ch) + alternatives(child, leave, stop_partial))
+                options.append(char(ch) + alternatives(child, leave, stop_partial))
         body = "|".join(options)
         if stop_partial:
             return f"(?:{body})?" if body else ""
         return f"(?:{body})"
 
+    def char(ch: str) -> str:  # one character of a tag, in either case when ignoring case
+        if ignore_case and ch.lower() != ch.upper():
+            return f"[{ch.lower()}{ch.upper()}]"
+        return re.escape(ch)
+
     def breaking(node: dict[str, Any]) -> str:
-        options = [f"[^{''.join(_class_escape(c) for c in sorted(node))}<]"]
+        continuing = sorted({v for c in node for v in ((c.lower(), c.upper()) if ignore_case else (c,))})
+        options = [f"[^{''.join(_class_escape(c) for c in continuing)}<]"]
         for ch, child in sorted(node.items()):
             if child is not None:
-                options.append(re.escape(ch) + breaking(child))
+                options.append(char(ch) + breaking(child))
         return f"(?:{'|'.join(options)})"
 
     restart = alternatives(trie, "<", stop_partial=False)  # from just after '<' to the next '<'
@@ -137,13 +157,13 @@ def _class_escape(ch: str) -> str:
 def judgment_regex(think_max_chars: int | None = None, critique_max_chars: int | None = None) -> str:
     """The grammar for structured decoding: the three blocks, and a score of the form 0, 0.x…, 1 or 1.0….
 
-    Unbounded blocks may hold any text, `<` included (a real model writes code and comparisons), but never their
-    judge tags. Bounded blocks (for small models that would ramble to max_tokens) hold at most N characters and
-    no '<' at all.
+    Unbounded blocks may hold any text, `<` included (a real model writes code and comparisons), but never a judge
+    tag in any letter case (the parser would read it as a tag). Bounded blocks (for small models that would ramble
+    to max_tokens) hold at most N characters and no '<' at all.
     """
 
     def block(name: str, bound: int | None) -> str:
-        body = text_without(*TAGS) if bound is None else f"[^<]{{0,{bound}}}"
+        body = text_without(*TAGS, ignore_case=True) if bound is None else f"[^<]{{0,{bound}}}"
         return f"<{name}>{body}</{name}>"
 
     gap = r"[ \n]{0,4}"

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
 from service.engine import EngineDead
+from service.http import StrictJsonRoute
 from service.protocol import ErrorResponse, InfoResponse, JudgeRequest, JudgeResponse
 from service.serving import ServiceUnavailable
 from service.state import AppState
@@ -18,7 +19,7 @@ from service.state import AppState
 __all__ = ["router"]
 
 T = TypeVar("T")
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)  # bodies: strict JSON (valid Unicode, bounded depth)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 429, 500, 503)

@@ -20,11 +20,13 @@ class FaultyEngine:
         self.dead = False  # every call raises EngineDead, as vLLM does once its engine core is gone
         self.hang = False  # generate never returns: an engine that stopped answering
         self.fail_prompts_containing: str | None = None  # requests whose prompt holds this text raise EngineError
+        self.raise_unexpected = False  # judgments' generate raises what the service does not expect: a bug
         self.delay_s = 0.0
         self.calls = 0  # requests made for judgments
 
     async def generate(self, prompt_token_ids: list[int], sampling: Sampling, request_id: str) -> Generation:
-        if not request_id.startswith(("probe-", "warmup")):  # the service's own health probes are not counted
+        judging = not request_id.startswith(("probe-", "warmup"))  # not one of the service's own health probes
+        if judging:
             self.calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
@@ -32,6 +34,8 @@ class FaultyEngine:
             raise EngineDead("injected: the engine core is gone")
         if self.hang:
             await asyncio.Event().wait()
+        if self.raise_unexpected and judging:
+            raise RuntimeError("injected: a bug")
         poison = self.fail_prompts_containing
         if poison is not None and poison in self.tokenizer.decode(prompt_token_ids):
             raise EngineError("injected: this request failed in the engine")

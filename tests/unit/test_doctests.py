@@ -9,7 +9,15 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "name", ["service.parsing", "service.rendering", "service.validation", "service.app", "service.engine.versions"]
+    "name",
+    [
+        "service.parsing",
+        "service.rendering",
+        "service.validation",
+        "service.app",
+        "service.engine.versions",
+        "service.http",
+    ],
 )
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))

@@ -123,3 +123,15 @@ def test_text_without_matches_exactly_the_strings_free_of_the_tags(chars: list[s
 def test_text_without_refuses_tags_it_cannot_handle() -> None:
     with pytest.raises(ValueError):
         text_without("a<b>")
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.sampled_from(["<", ">", "/", "t", "T", "h", "H", "i", "n", "k", "K", "s", "c", "o", "r", "e"]), max_size=14
+    )
+)
+def test_text_without_ignoring_case_matches_exactly_the_strings_free_of_any_case_variant(chars: list[str]) -> None:
+    text = "".join(chars)
+    pattern = re.compile(text_without(*TAGS, ignore_case=True))
+    assert bool(pattern.fullmatch(text)) == (not any(tag in text.lower() for tag in TAGS))
