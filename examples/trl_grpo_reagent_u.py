@@ -5,7 +5,7 @@ the critique in context, judged; the 2G samples pooled into one GRPO group (see 
     python examples/trl_grpo_reagent_u.py --url http://judge:8000 --model Qwen/Qwen3-0.6B --group 8 --steps 300 \\
         --data train.jsonl --lr 1e-6 --max-new-tokens 1024 --use-vllm
     # the tiny demo policy against the demo judge (what CI runs, in-process, through `make_trainer`):
-    python examples/trl_grpo_reagent_u.py --url http://127.0.0.1:8000 --model ~/.cache/agent-rrm/demo-model-v1 \\
+    python examples/trl_grpo_reagent_u.py --url http://127.0.0.1:8000 --model ~/.cache/agent-rrm/demo-model-v2 \\
         --steps 3 --group 2 --max-new-tokens 12 --lr 1e-3 --temperature 1.0 --judge-temperature 1.0
 
 `--data` is a JSON-lines file of `{"question", "answer", "data_source"?}` (the source picks the rule grader:

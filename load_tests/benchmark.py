@@ -1,5 +1,5 @@
 """The judging benchmark, in one command: engine ceiling, this service, and the paper's way, on the same machine,
-model and prompts, for uniform and for GRPO-shaped traffic.
+model and prompts, for uniform, long-trajectory and GRPO-shaped traffic.
 
     .venv/bin/python -m load_tests.benchmark --out BENCHMARKS.md          # the full CPU run (~10 min on 2 cores)
     .venv/bin/python -m load_tests.benchmark --smoke --out /tmp/b.md      # seconds-scale, for CI
@@ -46,7 +46,7 @@ def build_parser(prog: str = "python -m load_tests.benchmark") -> argparse.Argum
     p.add_argument("--profile", choices=sorted(PROFILES), default="demo", help="sizes and model (default: demo)")
     p.add_argument("--smoke", action="store_true", help="the seconds-scale profile for CI (= --profile smoke)")
     p.add_argument("--model", help="override the profile's model (a Hugging Face id or a local folder)")
-    p.add_argument("--shapes", nargs="+", choices=("uniform", "grpo"), help="run only these traffic shapes")
+    p.add_argument("--shapes", nargs="+", choices=("uniform", "long", "grpo"), help="run only these traffic shapes")
     p.add_argument("--out", type=Path, help="Markdown report (default: BENCHMARKS.md; gpu: docs/bench/gpu.md)")
     p.add_argument("--plots-dir", type=Path, help="where the PNGs go (default: docs/bench)")
     p.add_argument("--json", dest="json_out", type=Path, help="also write every number as JSON here")

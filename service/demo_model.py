@@ -19,8 +19,10 @@ __all__ = ["DEMO_VERSION", "build_demo_model", "demo_model_dir"]
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = "v1"
+DEMO_VERSION = "v2"  # v2: 40,960 positions (Qwen3-8B's), so long-context runs fit
 _VOCAB_SIZE = 2048
+# Qwen3-8B's max_position_embeddings: the demo engine accepts any context a user runs the real model with.
+_MAX_POSITIONS = 40960
 _SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 _JUDGE_TAGS = ["<think>", "</think>", "<critique>", "</critique>", "<score>", "</score>"]
 _CHAT_TEMPLATE = (
@@ -81,7 +83,7 @@ def _write_tokenizer(folder: Path) -> None:
     )
     fast.add_tokens(_JUDGE_TAGS, special_tokens=False)
     fast.chat_template = _CHAT_TEMPLATE
-    fast.model_max_length = 4096
+    fast.model_max_length = _MAX_POSITIONS
     fast.save_pretrained(folder)
 
 
@@ -99,7 +101,7 @@ def _write_model(folder: Path) -> None:
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=32,  # vLLM's CPU attention accepts only some head sizes (32, 64, 80, …)
-        max_position_embeddings=4096,
+        max_position_embeddings=_MAX_POSITIONS,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),

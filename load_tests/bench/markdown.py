@@ -73,11 +73,17 @@ def _shape_section(result: ShapeResult, targets: Sequence[Target], plot: str | N
         "| way | setting | items | judgments/s | prompt tok/s | output tok/s | p50 | p95 | p99 | ok | engine reqs |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    runs = [r for r in (result.ceiling, *result.sweep, result.open_loop, result.paper) if r is not None]
+    runs = [
+        r
+        for r in (result.ceiling, *result.sweep, result.open_loop, result.open_loop_even, result.paper)
+        if r is not None
+    ]
     lines += [_row(r, saturation=r is sat) for r in runs]
     lines.append("")
     for t in targets:
         value = "–" if t.value is None else f"{t.value:.2f}×" if "/ p50" not in t.name else f"{t.value:.2f}"
+        if t.name.endswith(", even"):
+            value += " (evenly spaced arrivals, reported beside the Poisson target)"
         sign = "≥" if t.higher_is_better else "≤"
         lines.append(f"- {t.name}: **{value}** (target {sign} {t.goal:g}) — **{t.verdict}**")
     c = result.checks
@@ -94,6 +100,7 @@ def _shape_section(result: ShapeResult, targets: Sequence[Target], plot: str | N
             if result.repeats
             else "."
         ),
+        _cpu_line(runs),
         "- Start-up (s): "
         + ", ".join(f"{k} {v:.1f}" for k, v in result.startup_s.items())
         + "; 1-min load average as each way started (it still carries the previous way's own load): "
@@ -103,6 +110,20 @@ def _shape_section(result: ShapeResult, targets: Sequence[Target], plot: str | N
     if plot:
         lines += ["", f"![{result.shape}: latency against throughput]({plot})"]
     return [*lines, ""]
+
+
+def _cpu_line(runs: Sequence[WayRun]) -> str:
+    measured = [r for r in runs if r.cpu_us_per_item is not None]
+    if not measured:
+        return "- Service-process CPU: not measured."
+    parts = "; ".join(
+        f"{r.label}: {r.cpu_us_per_item:,.0f} µs/item, {r.cpu_us_per_1k_tokens or 0:,.0f} µs per 1k prompt tokens"
+        for r in measured
+    )
+    return (
+        "- CPU of the service's own process (HTTP, our code, vLLM's AsyncLLM front end; not the engine core), "
+        f"per item judged: {parts}."
+    )
 
 
 def _profile_section(summaries: dict[str, ProfileSummary]) -> list[str]:
@@ -128,7 +149,12 @@ def workload_line(plan: ShapePlan, seed: int) -> str:
         f"- Workload *{plan.name}*: preset `{plan.preset.name}` (seed {seed}), item lengths log-normal around "
         f"{t.median} approximate tokens, clipped to {t.low}–{t.high}{scaled}, "
         f"{plan.items_per_request} items per request; "
-        f"closed-loop levels (requests in flight): {levels}; open loop ~{plan.open_loop_s:.0f} s."
+        f"closed-loop levels (requests in flight): {levels}; "
+        + (
+            f"open loops ~{plan.open_loop_s:.0f} s each (Poisson, then evenly spaced)."
+            if plan.open_loop_s > 0
+            else "no open loop."
+        )
     )
 
 
@@ -178,18 +204,22 @@ def render_markdown(results: Sequence[ShapeResult], targets: Sequence[Target], i
 _METHOD = """## How it is measured
 
 - **Three ways, same prompts, same decoding.** Items come from the seeded workload generator (`load_tests`);
-  *uniform* is the `short` preset, *GRPO-shaped* the `grpo` preset (groups of 8 attempts at one question, a quarter
-  of them exact repeats of another attempt). The engine ceiling and the paper's way judge exactly the items of the
-  service's top concurrency level, rendered by the service's own `build_prompt` (template, rendering, truncation);
-  the paper's way sends them as chat messages that re-tokenise to the same ids (checked per item, and by the prompt
-  token counts below). All three use max_tokens, temperature 0 and the service's grammar as structured decoding.
+  *uniform* is the `short` preset, *long* the `long` preset (GAIA-like, many tool calls, tool outputs of very
+  different lengths, some items over the context: truncated), *GRPO-shaped* the `grpo` preset (groups of 8 attempts
+  at one question, a quarter of them exact repeats of another attempt). The engine ceiling and the paper's way
+  judge exactly the items of the service's top concurrency level, rendered by the service's own `build_prompt`
+  (template, rendering, truncation); the paper's way sends them as chat messages that re-tokenise to the same ids
+  (checked per item, and by the prompt token counts below). All three use max_tokens, temperature 0 and the
+  service's grammar as structured decoding.
 - **Engine ceiling:** `vllm.LLM(...).generate` over all reference prompts at once, in its own process, with the
   engine arguments the service reports in `GET /info`. It judges every item, repeats included: the engine has no
   judgment cache.
 - **This service:** `python -m service`, driven by the load driver: closed loop at rising concurrency (requests in
   flight), each level on items never sent before (so the judgment cache cannot answer across levels, only repeats
-  within the traffic); the best level is *saturation*. Then an open loop with Poisson arrivals at 70% of that
-  rate. Latency is per item (send to answer of the request that carried it).
+  within the traffic); the best level is *saturation*. Then two open loops at 70% of that rate on fresh items,
+  Poisson arrivals and then evenly spaced ones. Latency is per item (send to answer of the request that carried
+  it). The service process's CPU time (`/proc/PID/stat`; the engine core is another process) is read around each
+  run.
 - **The paper's way:** vLLM's OpenAI-compatible server (`python -m vllm.entrypoints.openai.api_server`, same engine
   arguments and environment), one `/v1/chat/completions` per trajectory, at most 32 in flight, the grammar in
   `structured_outputs`, the score read with the paper's regex `<score>\\s*([\\d.]+)\\s*</score>`.
@@ -205,7 +235,7 @@ def gpu_section(existing_report: str | None, command: str, status: str) -> str:
         "## GPU profile",
         "",
         "Qwen3-8B-sized settings: `bunny127/Agent-RRM` (or a local folder via `--model`), context 32,768, max_tokens "
-        "1,400, unbounded blocks, the `long` preset (8k–16k-token trajectories, 8 per request) as uniform traffic and "
+        "1,400, unbounded blocks, the `long` preset (8k–16k-token trajectories, 8 per request) and "
         "the unscaled `grpo` preset. It runs the same three ways and writes its own report and plots:",
         "",
         "```bash",

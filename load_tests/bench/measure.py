@@ -38,6 +38,19 @@ class WayRun:
     engine_requests: int | None = None  # requests the engine saw, when it can be told
     errors: int = 0  # requests or items that failed outright (HTTP errors, timeouts)
     offered_rate: float | None = None  # open loop: judgments/s offered
+    service_cpu_s: float | None = None  # CPU time of the service's own process (not vLLM's engine core) in the run
+
+    @property
+    def cpu_us_per_item(self) -> float | None:
+        """Service-process CPU per item judged, in microseconds (None when not measured)."""
+        return None if self.service_cpu_s is None or not self.items else self.service_cpu_s / self.items * 1e6
+
+    @property
+    def cpu_us_per_1k_tokens(self) -> float | None:
+        """Service-process CPU per 1,000 prompt tokens delivered, in microseconds."""
+        if self.service_cpu_s is None or not self.prompt_tokens:
+            return None
+        return self.service_cpu_s / self.prompt_tokens * 1e9
 
     @property
     def judgments_per_s(self) -> float:
@@ -69,6 +82,7 @@ def from_report(
     in_flight: int,
     engine_requests: int | None = None,
     offered_rate: float | None = None,
+    service_cpu_s: float | None = None,
 ) -> WayRun:
     """A `WayRun` from a load-driver report of the service."""
     return WayRun(
@@ -85,6 +99,7 @@ def from_report(
         engine_requests=engine_requests,
         errors=report.requests_sent - report.requests_ok,
         offered_rate=offered_rate,
+        service_cpu_s=service_cpu_s,
     )
 
 
@@ -96,7 +111,8 @@ class ShapeResult:
     items_per_request: int
     ceiling: WayRun | None = None
     sweep: list[WayRun] = field(default_factory=list)
-    open_loop: WayRun | None = None
+    open_loop: WayRun | None = None  # Poisson arrivals at 70 % of saturation
+    open_loop_even: WayRun | None = None  # evenly spaced arrivals at the same rate
     paper: WayRun | None = None
     repeats: int = 0  # items of the reference set that exactly repeat an earlier one
     checks: dict[str, Any] = field(default_factory=dict)  # prompt-token identity, engine requests, truncations
@@ -110,7 +126,12 @@ class ShapeResult:
         return max(self.sweep, key=lambda r: r.judgments_per_s, default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        runs = {"ceiling": self.ceiling, "open_loop": self.open_loop, "paper": self.paper}
+        runs = {
+            "ceiling": self.ceiling,
+            "open_loop": self.open_loop,
+            "open_loop_even": self.open_loop_even,
+            "paper": self.paper,
+        }
         return {
             "shape": self.shape,
             "items_per_request": self.items_per_request,
@@ -146,12 +167,15 @@ class Target:
         return {True: "PASS", False: "MISS", None: "n/a"}[self.met]
 
 
-# (shape, name, goal, higher is better): service / ceiling at saturation; service / paper's way; p99 / p50 at 70 %.
+# (shape, name, goal, higher is better): service / ceiling at saturation; service / paper's way; p99 / p50 at 70 %
+# of saturation, Poisson arrivals (the target) and evenly spaced ones (reported beside it).
 TARGETS: tuple[tuple[str | None, str, float, bool], ...] = (
     (None, "service / ceiling", 0.95, True),
     ("uniform", "service / paper's way", 1.25, True),
+    ("long", "service / paper's way", 1.25, True),
     ("grpo", "service / paper's way", 2.0, True),
     (None, "p99 / p50 at 70% load", 2.0, False),
+    (None, "p99 / p50 at 70% load, even", 2.0, False),
 )
 
 
@@ -166,13 +190,16 @@ def evaluate_targets(result: ShapeResult) -> list[Target]:
     values = {
         "service / ceiling": _ratio(sat_jps, result.ceiling.judgments_per_s if result.ceiling else None),
         "service / paper's way": _ratio(sat_jps, result.paper.judgments_per_s if result.paper else None),
-        "p99 / p50 at 70% load": _ratio(
-            result.open_loop.latency.p99 if result.open_loop else None,
-            result.open_loop.latency.p50 if result.open_loop else None,
-        ),
+        "p99 / p50 at 70% load": _tail(result.open_loop),
+        "p99 / p50 at 70% load, even": _tail(result.open_loop_even),
     }
+    open_loops = {"p99 / p50 at 70% load": result.open_loop, "p99 / p50 at 70% load, even": result.open_loop_even}
     return [
         Target(name, result.shape, values[name], goal, higher)
         for shape, name, goal, higher in TARGETS
-        if shape in (None, result.shape)
+        if shape in (None, result.shape) and (name not in open_loops or open_loops[name] is not None)
     ]
+
+
+def _tail(run: WayRun | None) -> float | None:
+    return _ratio(run.latency.p99, run.latency.p50) if run is not None else None

@@ -2,15 +2,17 @@
 
 Profiles:
 
-- ``demo`` — the CPU run on the tiny random-weight demo model (the numbers in BENCHMARKS.md). The presets' item
-  lengths are scaled down: the demo tokenizer (trained on Python sources) makes ~2.3 tokens of every 4 characters
-  of English, so the unscaled ``grpo`` preset would be truncated to the demo model's 4,096-token context for most
-  items and a run would take an hour on two cores. Shape (tool calls, group size, share of exact repeats) is the
-  presets' own.
+- ``demo`` — the CPU run on the tiny random-weight demo model (the numbers in BENCHMARKS.md), at a 16,384-token
+  context (what users give the real model at the least; the service's own demo default stays 4,096). The presets'
+  item lengths are scaled down: the demo tokenizer (trained on Python sources) makes ~2 tokens of every 4
+  characters of this text, so the unscaled presets would be truncated for most items and a run would take an hour
+  on two cores. The ``long`` shape is the ``long`` preset (GAIA-like: 10–30 tool calls, tool outputs of very
+  different lengths) at 16–40k characters, which the demo tokenizer makes ~8–22k tokens, a fifth of them over the
+  context: it exercises truncation. Shape (tool calls, group size, share of exact repeats) is the presets' own.
 - ``smoke`` — seconds of work per way, for the test suite: GRPO-shaped traffic only (it exercises every code path
   the uniform shape does, and the judgment cache too), tiny sizes, short grammar bounds, small max_tokens.
 - ``gpu`` — Qwen3-8B-sized: ``bunny127/Agent-RRM``, 32,768-token context, max_tokens 1,400, unbounded blocks, the
-  ``long`` preset (8k–16k-token trajectories) as uniform traffic and the ``grpo`` preset unscaled.
+  ``long`` preset (8k–16k-token trajectories) and the ``grpo`` preset unscaled.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ class ShapePlan:
     """One traffic shape and how the service is swept with it.
 
     Attributes:
-        name: ``uniform`` or ``grpo`` (the report's wording).
+        name: ``uniform``, ``long`` or ``grpo`` (the report's wording).
         preset: Workload preset the items come from.
         items_per_request: Items per ``/judge`` request (a trainer's batch; a GRPO group for ``grpo``).
         concurrency: Closed-loop levels: requests in flight.
         waves: Requests per level = ``waves * concurrency + 2``: enough to see steady state past the ramp.
-        open_loop_s: Planned length of the open-loop run at 70 % of saturation.
+        open_loop_s: Planned length of each open-loop run at 70 % of saturation (Poisson, then evenly spaced
+            arrivals); 0: no open loop.
         paper_in_flight: Chat requests in flight for the paper's way (the paper's trainer: 32).
         warmup_items: Items each way judges once, unmeasured, before its measured run.
     """
@@ -127,7 +130,7 @@ class Profile:
 _DEMO = Profile(
     name="demo",
     model="demo",
-    max_model_len=4096,
+    max_model_len=16384,
     max_tokens=256,  # the grammar below ends every judgment within ~200 tokens: none is cut
     think_max_chars=120,  # the service's own bounds for the demo model (Settings._check_spanning_rules)
     critique_max_chars=60,
@@ -138,6 +141,17 @@ _DEMO = Profile(
             items_per_request=32,
             concurrency=(1, 2, 4, 8, 16),
             waves=4,
+        ),
+        # Each item is ~0.7 s of engine time on two cores: two short levels (3 and 4 requests of 16 items), and no
+        # open loop (its targets are the GRPO shape's).
+        ShapePlan(
+            "long",
+            with_lengths(get_preset("long"), median=6000, low=4000, high=10000),
+            items_per_request=16,
+            concurrency=(1, 2),
+            waves=1,
+            open_loop_s=0.0,
+            warmup_items=2,
         ),
         ShapePlan(
             "grpo",
@@ -180,7 +194,7 @@ _GPU = Profile(
     critique_max_chars=None,
     shapes=(
         # 8 long trajectories per request: a top level of 64 in flight already queues in an 80 GB card's KV cache.
-        ShapePlan("uniform", get_preset("long"), items_per_request=8, concurrency=(1, 2, 4, 8)),
+        ShapePlan("long", get_preset("long"), items_per_request=8, concurrency=(1, 2, 4, 8)),
         ShapePlan("grpo", get_preset("grpo"), items_per_request=8, concurrency=(1, 2, 4, 8, 16, 32)),
     ),
     start_timeout_s=1800.0,  # the first start downloads ~16 GB of weights

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import httpx
 
@@ -116,6 +116,20 @@ def _drive(config: LoadConfig, payloads: list[list[Item]]) -> Report:
     return asyncio.run(run_load(config, payloads=payloads))
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of one process so far (its threads included, its children not); None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_since(pid: int, before: float | None) -> float | None:
+    after = process_cpu_s(pid)
+    return None if before is None or after is None else after - before
+
+
 def _closed(url: str, requests: int, concurrency: int) -> LoadConfig:
     return LoadConfig(
         url=url,
@@ -168,6 +182,7 @@ def _run_service(
         for level, (concurrency, payloads) in enumerate(zip(plan.concurrency, levels, strict=True)):
             top = level == len(levels) - 1
             before = procs.scrape_metrics(url)
+            cpu_before = process_cpu_s(proc.pid)
             config = _closed(url, len(payloads), concurrency)
             if top and ctx.py_spy_dir is not None:
                 raw = ctx.py_spy_dir / f"service-{plan.name}.txt"
@@ -187,46 +202,56 @@ def _run_service(
                 label=label,
                 in_flight=concurrency * plan.items_per_request,
                 engine_requests=engine_requests,
+                service_cpu_s=_cpu_since(proc.pid, cpu_before),
             )
             result.sweep.append(run)
             _say(ctx, f"  service {label}: {run.judgments_per_s:.2f} judgments/s, p50 {run.latency.p50 or 0:.2f} s")
-        result.open_loop = _open_loop(ctx, plan, url, result)
+        if plan.open_loop_s > 0:
+            result.open_loop = _open_loop(ctx, plan, url, proc.pid, result, "poisson")
+            result.open_loop_even = _open_loop(ctx, plan, url, proc.pid, result, "constant")
     finally:
         proc.stop()
     return info
 
 
-def _open_loop(ctx: RunContext, plan: ShapePlan, url: str, result: ShapeResult) -> WayRun:
+def _open_loop(
+    ctx: RunContext, plan: ShapePlan, url: str, pid: int, result: ShapeResult, arrival: Literal["poisson", "constant"]
+) -> WayRun:
+    """An open loop at 70 % of saturation; the evenly spaced run gets fresh items too (a different seed)."""
     saturation = result.saturation
     assert saturation is not None
     offered = _OPEN_LOOP_SHARE * saturation.judgments_per_s
     rate = offered / plan.items_per_request
     n = max(6, round(rate * plan.open_loop_s))
-    payloads = plan.open_loop_requests(ctx.profile.seed, n)
+    seed = ctx.profile.seed + (0 if arrival == "poisson" else 100)
+    payloads = plan.open_loop_requests(seed, n)
     config = LoadConfig(
         url=url,
         mode="open",
         rate=rate,
-        arrival="poisson",
+        arrival=arrival,
         requests=n,
         seed=ctx.profile.seed,
         duration_s=_RUN_BOUND_S,
         grace_s=_GRACE_S,
         http_timeout_s=_HTTP_TIMEOUT_S,
     )
-    before = procs.scrape_metrics(url)
+    before, cpu_before = procs.scrape_metrics(url), process_cpu_s(pid)
     report = _drive(config, payloads)
+    kind = "Poisson" if arrival == "poisson" else "evenly spaced"
     run = from_report(
         report,
         way="service-open",
-        label=f"open loop, {offered:.2f} judgments/s offered (Poisson)",
+        label=f"open loop, {offered:.2f} judgments/s offered ({kind})",
         in_flight=0,
         engine_requests=_engine_requests(before, procs.scrape_metrics(url)),
         offered_rate=offered,
+        service_cpu_s=_cpu_since(pid, cpu_before),
     )
     _say(
         ctx,
-        f"  service open loop at {offered:.2f}/s: p50 {run.latency.p50 or 0:.2f} s, p99 {run.latency.p99 or 0:.2f} s",
+        f"  service open loop ({kind}) at {offered:.2f}/s: p50 {run.latency.p50 or 0:.2f} s, "
+        f"p99 {run.latency.p99 or 0:.2f} s",
     )
     return run
 

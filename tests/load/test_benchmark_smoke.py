@@ -6,6 +6,7 @@ real OpenAI server on the demo model, each once, with a few dozen items; the ful
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
 import json
@@ -55,6 +56,9 @@ def _fake_result() -> ShapeResult:
     result.ceiling = _run("ceiling", "all at once", 64, 4.0)
     result.sweep = [_run("service", "c=1 x 8", 32, 4.0, [1.0] * 32), _run("service", "c=4 x 8", 64, 3.5, [2.0] * 64)]
     result.open_loop = _run("service-open", "open loop", 40, 5.0, [1.0] * 39 + [3.0])
+    result.open_loop_even = dataclasses.replace(
+        _run("service-open", "open loop, even", 40, 5.0, [1.0] * 40), service_cpu_s=0.02
+    )
     result.paper = _run("paper", "32 in flight", 64, 8.0, [0.5] * 64)
     result.checks = {"prompt_tokens": {"ceiling": 64000, "paper": 64000, "service": 64000}, "prompts_identical": True}
     return result
@@ -67,6 +71,8 @@ def test_targets_report_and_plot(tmp_path: Path) -> None:
     assert targets["service / ceiling"].value == pytest.approx((64 / 3.5) / 16)
     assert targets["service / paper's way"].goal == 2.0 and targets["service / paper's way"].verdict == "PASS"
     assert targets["p99 / p50 at 70% load"].met is False  # one 3 s outlier among 1 s answers: p99 ≈ 2.2 s
+    assert targets["p99 / p50 at 70% load, even"].value == pytest.approx(1.0)
+    assert result.open_loop_even is not None and result.open_loop_even.cpu_us_per_item == pytest.approx(500.0)
     plot = plot_shape(result, tmp_path / "grpo.png", subtitle="made-up numbers")
     assert plot.stat().st_size > 10_000
     out = tmp_path / "B.md"
@@ -78,6 +84,8 @@ def test_targets_report_and_plot(tmp_path: Path) -> None:
         and "![grpo" in text
         and "(saturation)" in text
         and "| grpo | service / ceiling |" in text
+        and "open loop, even" in text
+        and "500 µs/item, 500 µs per 1k prompt tokens" in text
     )
 
 
@@ -106,11 +114,12 @@ def test_benchmark_smoke_runs_all_three_ways(tmp_path: Path) -> None:
     shapes = {s["shape"]: s for s in data["shapes"]}
     assert set(shapes) == {plan.name for plan in get_profile("smoke").shapes}
     for shape in shapes.values():
-        runs = [shape["ceiling"], shape["open_loop"], shape["paper"], *shape["sweep"]]
+        runs = [shape["ceiling"], shape["open_loop"], shape["open_loop_even"], shape["paper"], *shape["sweep"]]
         for run in runs:
             assert run["judgments"] == run["items"] > 0 and run["judgments_per_s"] > 0, run
             assert run["prompt_tokens"] > 0 and run["completion_tokens"] > 0, run
         assert all(r["latency"]["p50"] > 0 for r in runs if r["way"] != "ceiling")
+        assert all(r["service_cpu_s"] > 0 for r in runs if r["way"].startswith("service"))
         assert shape["checks"]["prompts_identical"], shape["checks"]
         # Exact repeats inside GRPO groups never reach the engine.
         top = shape["sweep"][-1]
