@@ -1,16 +1,16 @@
-"""The tiny offline demo model: a random-weight Qwen3 with a small BPE tokenizer, built locally in seconds.
+"""The tiny offline demo model: a random-weight Qwen3 with Qwen3's own tokenizer, built locally in seconds.
 
 It exists so that the service, its tests and its benchmarks run the real vLLM engine on machines with no GPU and no
 model hub. Its text is meaningless; it exercises structure, parsing, batching, errors and speed, never judgment
-quality. Like Qwen3, it has `<think>`/`</think>` (and the other judge tags) as added tokens that are not special,
-so they survive detokenisation.
+quality. Its tokenizer is Qwen3-8B's (`service.demo_tokenizer`: the same BPE ranks, pre-tokenizer, added tokens and
+chat behaviour), so rendering, the injection defence, truncation and token budgets are tested on the vocabulary
+Agent-RRM really has. Only the weights are random and small (hidden size 64; the 151,936-row embedding is most of it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,27 +19,11 @@ __all__ = ["DEMO_VERSION", "build_demo_model", "demo_model_dir"]
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = "v2"  # v2: 40,960 positions (Qwen3-8B's), so long-context runs fit
-_VOCAB_SIZE = 2048
-# Qwen3-8B's max_position_embeddings: the demo engine accepts any context a user runs the real model with.
-_MAX_POSITIONS = 40960
-_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-_JUDGE_TAGS = ["<think>", "</think>", "<critique>", "</critique>", "<score>", "</score>"]
-_CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+DEMO_VERSION = "v3"  # v3: Qwen3's tokenizer and 40,960 positions (v1: a 2,048-token BPE; i11's v2: positions only)
 
 
 def demo_model_dir(cache_dir: Path) -> Path:
     return cache_dir / f"demo-model-{DEMO_VERSION}"
-
-
-def _training_text() -> list[str]:
-    """Local text to learn a vocabulary from: the standard library's sources, in a fixed order."""
-    stdlib = Path(os.__file__).parent
-    files = sorted(p for p in stdlib.glob("*.py"))[:120]
-    return [p.read_text("utf-8", errors="replace") for p in files]
 
 
 def build_demo_model(cache_dir: Path) -> Path:
@@ -65,43 +49,27 @@ def build_demo_model(cache_dir: Path) -> Path:
 
 
 def _write_tokenizer(folder: Path) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from service.demo_tokenizer import build_qwen3_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
-        special_tokens=_SPECIAL,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_training_text(), trainer=trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token=None
-    )
-    fast.add_tokens(_JUDGE_TAGS, special_tokens=False)
-    fast.chat_template = _CHAT_TEMPLATE
-    fast.model_max_length = _MAX_POSITIONS
-    fast.save_pretrained(folder)
+    build_qwen3_tokenizer().save_pretrained(folder)
 
 
 def _write_model(folder: Path) -> None:
     import torch
     from transformers import AutoTokenizer, GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
+    from service.demo_tokenizer import QWEN3_VOCAB_SIZE
+
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    vocab = ((len(tokenizer) + 63) // 64) * 64
     config = Qwen3Config(
-        vocab_size=vocab,
+        vocab_size=QWEN3_VOCAB_SIZE,
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=32,  # vLLM's CPU attention accepts only some head sizes (32, 64, 80, …)
-        max_position_embeddings=_MAX_POSITIONS,
+        max_position_embeddings=40960,  # Qwen3-8B's; the served context is max_model_len
         tie_word_embeddings=True,
         bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
@@ -111,8 +79,9 @@ def _write_model(folder: Path) -> None:
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(folder)
+    # Like Qwen3-8B's generation config: generation stops at <|im_end|> or <|endoftext|>.
     GenerationConfig(
-        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, do_sample=False
+        eos_token_id=[config.eos_token_id, config.pad_token_id], pad_token_id=config.pad_token_id, do_sample=False
     ).save_pretrained(folder)
     (folder / "DEMO_MODEL.json").write_text(
         json.dumps({"demo": True, "version": DEMO_VERSION, "note": "random weights: the text is meaningless"})
