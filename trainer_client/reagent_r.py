@@ -19,8 +19,10 @@ as a score of 0. `on_failure` decides what the sample's reward becomes:
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections import OrderedDict, deque
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +47,7 @@ __all__ = [
 
 DEFAULT_LAMBDA = 0.3
 DEFAULT_NEUTRAL_SCORE = 0.5
+_POLL_S = 0.02
 FailurePolicy = Literal["mask", "neutral", "rule_only"]
 FAILURE_POLICIES: tuple[FailurePolicy, ...] = ("mask", "neutral", "rule_only")
 
@@ -152,14 +155,16 @@ class NeutralScores:
     """The stand-in score of a failed judgment under `on_failure="neutral"`: the mean judge score of its group.
 
     Frameworks that send one sample per call (OpenRLHF, slime, verl's per-sample reward) send a question's G
-    samples close together, so the scorer remembers the last scores per question. The stand-in is, in order:
-    the mean of the scores of the same question (this call's and the remembered ones), the mean of the last
+    samples at about the same time, so the scorer remembers the last scores per question, and a failed judgment
+    first waits (up to `wait_s`) for the judgments of the same question still in flight. The stand-in is, in
+    order: the mean of the scores of the same question (this call's and the remembered ones), the mean of the last
     `recent` scores of any question, `DEFAULT_NEUTRAL_SCORE`. Thread-safe.
 
     Args:
         per_question: Scores remembered per question.
         questions: Questions remembered (least recently judged forgotten first).
         recent: Scores of any question in the fallback mean.
+        wait_s: How long a failed judgment waits for its question's judgments in flight.
 
     Example:
         >>> memory = NeutralScores()
@@ -169,11 +174,40 @@ class NeutralScores:
         0.5
     """
 
-    def __init__(self, *, per_question: int = 64, questions: int = 4096, recent: int = 1024) -> None:
-        self.per_question, self.questions = per_question, questions
+    def __init__(
+        self, *, per_question: int = 64, questions: int = 4096, recent: int = 1024, wait_s: float = 30.0
+    ) -> None:
+        self.per_question, self.questions, self.wait_s = per_question, questions, wait_s
         self._by_question: OrderedDict[str, deque[float]] = OrderedDict()
         self._recent: deque[float] = deque(maxlen=recent)
+        self._judging: Counter[str] = Counter()
         self._lock = threading.Lock()
+
+    def begin(self, questions: Sequence[str]) -> None:
+        """Judgments of these questions are in flight (`end` when they are back)."""
+        with self._lock:
+            self._judging.update(questions)
+
+    def end(self, questions: Sequence[str]) -> None:
+        with self._lock:
+            self._judging.subtract(questions)
+            self._judging += Counter()  # drop the zeros
+
+    def _settled(self, question: str, deadline: float) -> bool:
+        with self._lock:
+            return self._judging[question] <= 0 or time.monotonic() >= deadline
+
+    def wait(self, question: str) -> None:
+        """Block until no judgment of `question` is in flight (at most `wait_s`)."""
+        deadline = time.monotonic() + self.wait_s
+        while not self._settled(question, deadline):
+            time.sleep(_POLL_S)
+
+    async def await_settled(self, question: str) -> None:
+        """`wait` for an event loop."""
+        deadline = time.monotonic() + self.wait_s
+        while not self._settled(question, deadline):
+            await asyncio.sleep(_POLL_S)
 
     def record(self, questions: Sequence[str], scores: Sequence[float | None]) -> None:
         """Remember the scores of successful judgments (None: failed, skipped)."""
@@ -223,7 +257,6 @@ class _ScorerConfig:
     ) -> list[RewardBreakdown]:
         judgments = list(result)
         memory = self.neutral_scores
-        memory.record(questions, [j.score if j.ok else None for j in judgments])
         neutral = [
             DEFAULT_NEUTRAL_SCORE if j.ok else memory.stand_in(q) for q, j in zip(questions, judgments, strict=True)
         ]
@@ -262,7 +295,16 @@ class ReagentRScorer(_ScorerConfig):
         sources: Sequence[str | None] | None = None,
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
-        result = self.client.judge(items, options=self.judge_options, raise_on_error=False)
+        memory = self.neutral_scores
+        memory.begin(questions)
+        try:
+            result = self.client.judge(items, options=self.judge_options, raise_on_error=False)
+            memory.record(questions, [j.score if j.ok else None for j in result])
+        finally:
+            memory.end(questions)
+        if self.on_failure == "neutral":
+            for question in {q for q, j in zip(questions, result, strict=True) if not j.ok}:
+                memory.wait(question)
         return self._finish(questions, completions, ground_truths, result, sources)
 
 
@@ -281,5 +323,14 @@ class AsyncReagentRScorer(_ScorerConfig):
         sources: Sequence[str | None] | None = None,
     ) -> list[RewardBreakdown]:
         items = [judge_item(q, c) for q, c in zip(questions, completions, strict=True)]
-        result = await self.client.judge(items, options=self.judge_options, raise_on_error=False)
+        memory = self.neutral_scores
+        memory.begin(questions)
+        try:
+            result = await self.client.judge(items, options=self.judge_options, raise_on_error=False)
+            memory.record(questions, [j.score if j.ok else None for j in result])
+        finally:
+            memory.end(questions)
+        if self.on_failure == "neutral":
+            for question in {q for q, j in zip(questions, result, strict=True) if not j.ok}:
+                await memory.await_settled(question)
         return self._finish(questions, completions, ground_truths, result, sources)

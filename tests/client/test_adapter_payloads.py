@@ -163,3 +163,24 @@ def test_neutral_scores_memory_is_bounded() -> None:
     assert memory.stand_in("a") == 1.0  # the last two of "a"
     memory.record(["d"], [0.6])
     assert memory.stand_in("a") == pytest.approx((1.0 + 0.2 + 0.6) / 3)  # "a" forgotten: the recent mean
+
+
+def test_a_failure_back_first_waits_for_its_siblings_in_flight() -> None:
+    """One request per sample, all at once, the failed judgment back first: it still gets its siblings' mean."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def slow_success(item: dict[str, Any]) -> float | None:
+        score = _score(item)
+        if score is not None:
+            time.sleep(0.3)
+        return score
+
+    with sync_client(FakeJudge(score=slow_success)) as client:
+        scorer = ReagentRScorer(client)
+        texts = [r"\boxed{4}", r"bad \boxed{4}", r"\boxed{4}"]
+        payloads = [{"query": [PROMPT + t], "prompts": [PROMPT], "labels": ["4"]} for t in texts]
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda p: handle_openrlhf(p, scorer), payloads))
+    assert [a["rewards"][0] for a in answers] == [pytest.approx(1.24)] * 3
+    assert [a["extra_logs"]["judge_failed"][0] for a in answers] == [0.0, 1.0, 0.0]
