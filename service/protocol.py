@@ -172,6 +172,7 @@ class InfoResponse(BaseModel):
     template_source: str
     version: str
     max_items_per_request: int
+    max_pending_items: int = Field(description="Admission limit: items admitted and not yet judged; past it, 429.")
     max_model_len: int
     default_max_tokens: int
     default_temperature: float

@@ -82,6 +82,7 @@ async def info(state: State) -> InfoResponse:
         template_source=state.template.source,
         version=__version__,
         max_items_per_request=s.max_items_per_request,
+        max_pending_items=s.max_pending_items,
         max_model_len=engine.max_model_len if engine else (s.max_model_len or 0),
         default_max_tokens=s.max_tokens,
         default_temperature=s.temperature,

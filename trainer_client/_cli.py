@@ -27,6 +27,7 @@ from .reagent_r import DEFAULT_LAMBDA
 __all__ = ["main"]
 
 EXIT_UNAVAILABLE = 2
+FALLBACK_IN_FLIGHT = 1024  # when the judge's /info does not say its admission limit
 
 
 def _records(path: Path) -> Iterator[str]:
@@ -163,16 +164,52 @@ def _flush(
     return position + cut, (EXIT_UNAVAILABLE if cut < len(judgments) else 0)
 
 
+def admission_limit(urls: list[str], api_key: str | None) -> int | None:
+    """The judges' admission limit: the sum of `/info`'s `max_pending_items` over the replicas (None if one of them
+    does not say)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    total = 0
+    for url in urls:
+        try:
+            info = httpx.get(f"{url.rstrip('/')}/info", headers=headers, timeout=10.0).raise_for_status().json()
+        except (httpx.HTTPError, ValueError) as exc:
+            print(f"serve-reward: could not read {url}/info ({exc})", file=sys.stderr)
+            return None
+        limit = info.get("max_pending_items") if isinstance(info, dict) else None
+        if not isinstance(limit, int) or limit < 1:
+            return None
+        total += limit
+    return total
+
+
 def run_serve_reward(args: argparse.Namespace) -> int:
     """The `serve-reward` command: the OpenRLHF / slime reward server."""
-    from .adapters.server import make_reward_server
-    from .reagent_r import ReagentRScorer
+    import os
 
-    client = JudgeClient(args.url, api_key=args.api_key, max_retries=args.max_retries)
-    server = make_reward_server(ReagentRScorer(client, lam=args.lam, on_failure="neutral"), args.host, args.port)
+    from ._base import resolve_urls
+    from ._client import AsyncJudgeClient
+    from ._constants import ENV_API_KEY
+    from .adapters.server import make_reward_server
+    from .reagent_r import AsyncReagentRScorer
+
+    api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
+    in_flight = args.max_in_flight or admission_limit(resolve_urls(args.url), api_key)
+    if in_flight is None:
+        in_flight = FALLBACK_IN_FLIGHT
+        print(
+            f"serve-reward: the judge does not tell its admission limit; up to {in_flight} judgments in flight, "
+            "the judge's 429s pacing the rest",
+            file=sys.stderr,
+        )
+    client = AsyncJudgeClient(args.url, api_key=api_key, max_retries=args.max_retries, max_concurrency=in_flight)
+    scorer = AsyncReagentRScorer(client, lam=args.lam, on_failure="neutral")
+    server = make_reward_server(scorer, args.host, args.port)
     host, port = server.server_address[:2]
     print(
-        f"reward server on http://{host!s}:{port} (POST /get_reward: OpenRLHF, POST /slime: slime)",
+        f"reward server on http://{host!s}:{port} (POST /get_reward: OpenRLHF, POST /slime: slime); "
+        f"up to {in_flight} judgments in flight",
         flush=True,
     )
     try:
@@ -181,7 +218,6 @@ def run_serve_reward(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
-        client.close()
     return 0
 
 
@@ -211,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--lam", type=float, default=DEFAULT_LAMBDA, help="λ of R = R_rule + λ·score")
+    serve.add_argument(
+        "--max-in-flight",
+        type=int,
+        help="judgments in flight at once (default: the judges' admission limit, from their /info)",
+    )
     serve.set_defaults(run=run_serve_reward)
     return parser
 

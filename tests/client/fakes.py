@@ -43,7 +43,9 @@ class FakeJudge:
         score: Callable[[dict[str, Any]], float | None] = default_score,
         retry_after: str | None = None,
         critique: str = "Check the arithmetic.",
+        max_pending_items: int = 2048,
     ) -> None:
+        self.max_pending_items = max_pending_items
         self.script = list(script or [])
         self.score = score
         self.retry_after = retry_after
@@ -54,6 +56,8 @@ class FakeJudge:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/readyz") or request.url.path.endswith("/healthz"):
             return httpx.Response(200, json={"status": "ok"})
+        if request.url.path.endswith("/info"):
+            return httpx.Response(200, json={"model": "fake-judge", "max_pending_items": self.max_pending_items})
         self.calls.append(request)
         action = self.script.pop(0) if self.script else "ok"
         if action == "connect":
@@ -141,6 +145,7 @@ def serve_over_http(judge: FakeJudge, port: int = 0) -> Any:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+    ThreadingHTTPServer.request_queue_size = 1024  # a burst of connections must not wait in a 5-deep backlog
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -65,7 +65,7 @@ def reward_server() -> Iterator[tuple[int, FakeJudge]]:
     """The README's serve-reward line, run as a user runs it, with the judge URL and port pointed at this test's."""
     judge = FakeJudge(score=fails_on_bad)
     fake = serve_over_http(judge)
-    proc, port = start_serve_reward(doc_lines("openrlhf")[0], f"http://127.0.0.1:{fake.server_address[1]}")
+    proc, port, _ = start_serve_reward(doc_lines("openrlhf")[0], f"http://127.0.0.1:{fake.server_address[1]}")
     try:
         yield port, judge
     finally:

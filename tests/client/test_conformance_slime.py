@@ -149,7 +149,7 @@ def _group() -> list[Sample]:
 
 
 def test_slime_remote_rm_through_serve_reward(judge: tuple[str, FakeJudge]) -> None:
-    proc, port = start_serve_reward(doc_lines("openrlhf")[0], judge[0])
+    proc, port, _ = start_serve_reward(doc_lines("openrlhf")[0], judge[0])
     try:
         args = _flags("slime-remote", **{"http://127.0.0.1:5000/slime": f"http://127.0.0.1:{port}/slime"})
         assert args.rm_type == "remote_rm" and args.reward_key == "reward" and args.label_key == "answer"

@@ -217,6 +217,7 @@ def test_metrics_show_the_service_and_the_engine(judge_url: str) -> None:
 def test_info_and_openapi_docs(judge_url: str) -> None:
     info = httpx.get(f"{judge_url}/info").json()
     assert info["demo_model"] is True and info["template_id"].startswith("rrm-")
+    assert info["max_pending_items"] >= info["max_items_per_request"]  # serve-reward sizes its concurrency by it
     assert info["engine"]["enable_prefix_caching"] is True and info["default_max_tokens"] == 1400
     assert httpx.get(f"{judge_url}/docs").status_code == 200
     schema = httpx.get(f"{judge_url}/openapi.json").json()

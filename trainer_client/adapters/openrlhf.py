@@ -23,14 +23,16 @@ Usage:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..reagent_r import ReagentRScorer
+from ..reagent_r import ReagentRScorer, RewardBreakdown
 from ._payload import PayloadError, label_list, text_list
 from ._prompts import question_from_prompt, response_from_query
 
-__all__ = ["PayloadError", "handle_openrlhf"]
+__all__ = ["TIMEOUT_S", "PayloadError", "handle_openrlhf", "openrlhf_answer", "parse_openrlhf"]
+
+TIMEOUT_S = 180.0  # OpenRLHF 0.11.2 gives up on a reward request after this (openrlhf/utils/agent.py), then re-sends
 
 
 def handle_openrlhf(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[str, Any]:
@@ -51,6 +53,12 @@ def handle_openrlhf(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[
         >>> handle_openrlhf({"query": [q + r], "prompts": [q], "labels": ["4"]}, scorer)  # doctest: +SKIP
         {'rewards': [1.27], 'scores': [1.0], 'extra_logs': {'rule_reward': [1.0], 'judge_ok': [1.0], ...}}
     """
+    questions, responses, labels = parse_openrlhf(payload)
+    return openrlhf_answer(scorer.score(questions, responses, labels))
+
+
+def parse_openrlhf(payload: Mapping[str, Any]) -> tuple[list[str], list[str], list[Any]]:
+    """Questions, responses and ground truths of an OpenRLHF request; `PayloadError` naming the field if malformed."""
     where = "OpenRLHF request"
     queries = text_list(payload, "query", where)
     prompts = text_list(payload, "prompts", where, allow_empty=True)
@@ -67,7 +75,11 @@ def handle_openrlhf(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[
             raise PayloadError(f"{where}: prompts[{k}] holds no question (no user turn, or an empty one)")
         if not response:
             raise PayloadError(f"{where}: query[{k}] holds no response after its prompt")
-    breakdowns = scorer.score(questions, responses, labels)
+    return questions, responses, labels
+
+
+def openrlhf_answer(breakdowns: Sequence[RewardBreakdown]) -> dict[str, Any]:
+    """OpenRLHF's answer shape for scored samples."""
     return {
         "rewards": [b.reward for b in breakdowns],
         "scores": [b.rule_reward for b in breakdowns],

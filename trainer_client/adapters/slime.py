@@ -32,13 +32,24 @@ from ..reagent_r import AsyncReagentRScorer, ReagentRScorer, RewardBreakdown
 from ._payload import PayloadError, check_label
 from ._prompts import question_from_prompt, strip_special_tokens
 
-__all__ = ["PayloadError", "group_reward_func", "handle_slime", "reward_func"]
+__all__ = [
+    "TIMEOUT_S",
+    "PayloadError",
+    "group_reward_func",
+    "handle_slime",
+    "parse_slime",
+    "reward_func",
+    "slime_answer",
+]
+
+TIMEOUT_S = 120.0  # slime's remote-RM session gives up on a request after this (slime/rollout/rm_hub), then re-sends
 
 _log = logging.getLogger("trainer_client.slime")
 _LABEL_HINT = "set slime's --label-key to your dataset's answer field"
 
 
-def _body(b: RewardBreakdown) -> dict[str, Any]:
+def slime_answer(b: RewardBreakdown) -> dict[str, Any]:
+    """slime's remote-RM answer for one scored sample."""
     judgment = b.judgment
     return {
         "reward": b.reward,
@@ -83,11 +94,16 @@ def handle_slime(payload: Mapping[str, Any], scorer: ReagentRScorer) -> dict[str
         >>> handle_slime(payload, scorer)["reward"]  # doctest: +SKIP
         1.27
     """
+    question, answer, label = parse_slime(payload)
+    return slime_answer(scorer.score([question], [answer], [label])[0])
+
+
+def parse_slime(payload: Mapping[str, Any]) -> tuple[str, str, Any]:
+    """Question, response and ground truth of a slime remote-RM request; `PayloadError` naming the field."""
     for key in ("prompt", "response", "label"):
         if key not in payload:
             raise PayloadError(f"slime request: the field {key!r} is missing")
-    question, answer, label = _parts(payload["prompt"], payload["response"], payload["label"], "slime request")
-    return _body(scorer.score([question], [answer], [label])[0])
+    return _parts(payload["prompt"], payload["response"], payload["label"], "slime request")
 
 
 _scorer: AsyncReagentRScorer | None = None

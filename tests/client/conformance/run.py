@@ -47,9 +47,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve_reward(line: str, judge_url: str) -> tuple[subprocess.Popen[str], int]:
+def start_serve_reward(line: str, judge_url: str) -> tuple[subprocess.Popen[str], int, str]:
     """Run a documented `python -m trainer_client serve-reward ...` line as a user would, with `--url` and `--port`
-    pointed at this test's judge and a free port; returns once the server is listening."""
+    pointed at this test's judge and a free port; returns (process, port, its first line) once it listens."""
     words = line.split()
     assert words[:4] == ["python", "-m", "trainer_client", "serve-reward"], line
     args, port = words[4:], free_port()
@@ -58,5 +58,6 @@ def start_serve_reward(line: str, judge_url: str) -> tuple[subprocess.Popen[str]
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainer_client", "serve-reward", *args], stdout=subprocess.PIPE, text=True
     )
-    assert proc.stdout is not None and "reward server on" in proc.stdout.readline()
-    return proc, port
+    banner = proc.stdout.readline() if proc.stdout is not None else ""
+    assert "reward server on" in banner, banner
+    return proc, port, banner
