@@ -146,7 +146,10 @@ class Judgment(BaseModel):
 class JudgeResponse(BaseModel):
     id: str = Field(description="Request id (the X-Request-Id header, or one the server made).")
     model: str = Field(description="Name of the judge model.")
-    template_id: str = Field(description="Stable hash of the prompt template and rendering version in use.")
+    template_id: str = Field(
+        description="Hash of everything that shaped the prompts: system prompt, input mode and rendering versions, "
+        "injection defence, tokenizer and chat template."
+    )
     judgments: list[Judgment] = Field(description="One judgment per item, in input order.")
     usage: Usage = Field(description="Token totals over the request.")
 
@@ -168,8 +171,20 @@ class ErrorResponse(BaseModel):
 class InfoResponse(BaseModel):
     model: str
     demo_model: bool = Field(description="True when serving the tiny offline model, whose text is meaningless.")
-    template_id: str
-    template_source: str
+    template_id: str | None = Field(
+        description="Hash of everything that shapes the prompt; null until the engine and its tokenizer are loaded."
+    )
+    template_name: str = Field(
+        description="Which system prompt: `released:kxfan2002/Reagent@c106530` (Agent-RRM's own), "
+        "`builtin:default` or `file`."
+    )
+    template_source: str = Field(description="Where the system prompt's bytes came from.")
+    input_mode: Literal["auto", "multiturn"]
+    defence: dict[str, Any] | None = Field(
+        default=None,
+        description="The strings untrusted text may not produce (derived from the served tokenizer), what they are "
+        "changed to, and what is left as written; null until the tokenizer is loaded.",
+    )
     version: str
     max_items_per_request: int
     max_model_len: int

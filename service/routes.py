@@ -78,8 +78,11 @@ async def info(state: State) -> InfoResponse:
     return InfoResponse(
         model=engine.model_name if engine else s.model,
         demo_model=s.is_demo,
-        template_id=state.template.id,
-        template_source=state.template.source,
+        template_id=state.template.id if state.template else None,
+        template_name=state.system_prompt.name,
+        template_source=state.system_prompt.source,
+        input_mode=s.input_mode,
+        defence=state.template.defence.describe() if state.template else None,
         version=__version__,
         max_items_per_request=s.max_items_per_request,
         max_model_len=engine.max_model_len if engine else (s.max_model_len or 0),
