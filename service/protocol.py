@@ -23,6 +23,8 @@ __all__ = [
     "JudgeResponse",
     "Judgment",
     "Message",
+    "RenderResponse",
+    "RenderedItem",
     "ToolCall",
     "ToolCallFunction",
     "Usage",
@@ -166,6 +168,27 @@ class ErrorResponse(BaseModel):
     """The one shape every error leaves the service in."""
 
     error: ErrorBody
+
+
+class RenderedItem(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    id: str | None = Field(default=None, description="The item's `id`, echoed.")
+    input_mode: Literal["completion", "multiturn"] | None = Field(
+        default=None, description="`completion`: the text as written (the paper's pipeline); `multiturn`: turn by turn."
+    )
+    prompt: str | None = Field(
+        default=None, description="The whole prompt the judge would see (chat template included), decoded from its ids."
+    )
+    prompt_tokens: int = Field(default=0, description="Tokens in the prompt.")
+    truncated: bool = Field(default=False, description="The trajectory was shortened to fit the context.")
+    problem: str | None = Field(default=None, description="Why the item cannot be judged; null when it can.")
+
+
+class RenderResponse(BaseModel):
+    model: str = Field(description="Name of the judge model.")
+    template_id: str = Field(description="The template id /judge would report for these prompts.")
+    prompt_budget: int = Field(description="Prompt tokens an item may take: the context minus max_tokens.")
+    items: list[RenderedItem] = Field(description="One rendered prompt per item, in input order.")
 
 
 class InfoResponse(BaseModel):
