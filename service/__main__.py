@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = CliApp.run(Settings, cli_args=sys.argv[1:] if argv is None else argv)
     from service.app import create_app
     from service.logs import configure_logging
+    from service.template_source import TemplateUnavailable
 
     configure_logging(settings.log_level)
     try:
@@ -47,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if warning:
         logging.getLogger("service").warning("%s", warning)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except TemplateUnavailable as exc:
+        logging.getLogger("service").error("refusing to start: %s", exc)
+        return 2
     state: Any = app.state.rrm
     config = uvicorn.Config(
         app,

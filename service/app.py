@@ -16,7 +16,7 @@ from service.errors import install_error_handlers
 from service.http import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
 from service.protocol import FailureReason, JudgeItem
-from service.rendering import build_prompt
+from service.rendering import build_prompt, prompt_template
 from service.routes import router
 from service.serving import JudgeService
 from service.settings import Settings
@@ -77,22 +77,30 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
             from service.engine.vllm_engine import VllmEngine
 
             engine = await VllmEngine.start(state.settings)
-        state.judge = JudgeService(engine, state.template, state.settings, state.metrics)
+        template = prompt_template(state.system_prompt, engine.tokenizer, state.settings.input_mode)
+        state.judge = JudgeService(engine, template, state.settings, state.metrics)
         state.judge.on_engine_dead = state.fail
         # Ready means answering: one real generation of a judge-shaped prompt must come back before the first
         # request is let in (it also puts the system prompt in the prefix cache). A judge-shaped prompt rather
         # than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10 tokens.
         probe = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
-        prompt = build_prompt(engine.tokenizer, state.template, probe, engine.max_model_len - 1)
+        prompt = build_prompt(engine.tokenizer, template, probe, engine.max_model_len - 1)
         await engine.generate(prompt.token_ids, Sampling(max_tokens=1), "warmup")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         state.fail(f"engine failed to start: {type(exc).__name__}: {exc}")
         return
-    state.metrics.build_info.labels(version=__version__, model=engine.model_name, template_id=state.template.id).set(1)
+    state.metrics.build_info.labels(version=__version__, model=engine.model_name, template_id=template.id).set(1)
     state.ready = True
     state.metrics.ready.set(1)
-    log.info("ready: model=%s template=%s", engine.model_name, state.template.id)
+    log.info(
+        "ready: model=%s template=%s (%s, from %s; input mode %s)",
+        engine.model_name,
+        template.id,
+        template.name,
+        template.source,
+        template.input_mode,
+    )
     s = state.settings
     await watch_engine(state.judge, prompt.token_ids, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)

@@ -23,6 +23,8 @@ __all__ = [
     "JudgeResponse",
     "Judgment",
     "Message",
+    "RenderResponse",
+    "RenderedItem",
     "ToolCall",
     "ToolCallFunction",
     "Usage",
@@ -146,7 +148,10 @@ class Judgment(BaseModel):
 class JudgeResponse(BaseModel):
     id: str = Field(description="Request id (the X-Request-Id header, or one the server made).")
     model: str = Field(description="Name of the judge model.")
-    template_id: str = Field(description="Stable hash of the prompt template and rendering version in use.")
+    template_id: str = Field(
+        description="Hash of everything that shaped the prompts: system prompt, input mode and rendering versions, "
+        "injection defence, tokenizer and chat template."
+    )
     judgments: list[Judgment] = Field(description="One judgment per item, in input order.")
     usage: Usage = Field(description="Token totals over the request.")
 
@@ -165,11 +170,44 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class RenderedItem(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    id: str | None = Field(default=None, description="The item's `id`, echoed.")
+    input_mode: Literal["completion", "multiturn"] | None = Field(
+        default=None, description="`completion`: the text as written (the paper's pipeline); `multiturn`: turn by turn."
+    )
+    prompt: str | None = Field(
+        default=None, description="The whole prompt the judge would see (chat template included), decoded from its ids."
+    )
+    prompt_tokens: int = Field(default=0, description="Tokens in the prompt.")
+    truncated: bool = Field(default=False, description="The trajectory was shortened to fit the context.")
+    problem: str | None = Field(default=None, description="Why the item cannot be judged; null when it can.")
+
+
+class RenderResponse(BaseModel):
+    model: str = Field(description="Name of the judge model.")
+    template_id: str = Field(description="The template id /judge would report for these prompts.")
+    prompt_budget: int = Field(description="Prompt tokens an item may take: the context minus max_tokens.")
+    items: list[RenderedItem] = Field(description="One rendered prompt per item, in input order.")
+
+
 class InfoResponse(BaseModel):
     model: str
     demo_model: bool = Field(description="True when serving the tiny offline model, whose text is meaningless.")
-    template_id: str
-    template_source: str
+    template_id: str | None = Field(
+        description="Hash of everything that shapes the prompt; null until the engine and its tokenizer are loaded."
+    )
+    template_name: str = Field(
+        description="Which system prompt: `released:kxfan2002/Reagent@c106530` (Agent-RRM's own), "
+        "`builtin:default` or `file`."
+    )
+    template_source: str = Field(description="Where the system prompt's bytes came from.")
+    input_mode: Literal["auto", "multiturn"]
+    defence: dict[str, Any] | None = Field(
+        default=None,
+        description="The strings untrusted text may not produce (derived from the served tokenizer), what they are "
+        "changed to, and what is left as written; null until the tokenizer is loaded.",
+    )
     version: str
     max_items_per_request: int
     max_pending_items: int = Field(description="Admission limit: items admitted and not yet judged; past it, 429.")

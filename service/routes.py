@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from service import __version__
 from service.engine import EngineDead
 from service.http import StrictJsonRoute
-from service.protocol import ErrorResponse, InfoResponse, JudgeRequest, JudgeResponse
+from service.protocol import ErrorResponse, InfoResponse, JudgeRequest, JudgeResponse, RenderResponse
 from service.serving import ServiceUnavailable
 from service.state import AppState
 
@@ -41,6 +41,14 @@ async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResp
         raise ServiceUnavailable(_why_not_accepting(state))
     request.state.log_fields = {"items": len(body.items)}
     return await _unless_disconnected(request, state.judge.judge(body, request.state.request_id))
+
+
+@router.post("/render", response_model=RenderResponse, responses=_ERRORS)
+async def render(body: JudgeRequest, state: State) -> RenderResponse:
+    """The prompt each item would be judged with — text, token count, truncation, template id — without judging."""
+    if not state.accepting or state.judge is None:
+        raise ServiceUnavailable(_why_not_accepting(state))
+    return await state.judge.render(body)
 
 
 @router.get("/healthz", responses=_ERRORS)
@@ -78,8 +86,11 @@ async def info(state: State) -> InfoResponse:
     return InfoResponse(
         model=engine.model_name if engine else s.model,
         demo_model=s.is_demo,
-        template_id=state.template.id,
-        template_source=state.template.source,
+        template_id=state.template.id if state.template else None,
+        template_name=state.system_prompt.name,
+        template_source=state.system_prompt.source,
+        input_mode=s.input_mode,
+        defence=state.template.defence.describe() if state.template else None,
         version=__version__,
         max_items_per_request=s.max_items_per_request,
         max_pending_items=s.max_pending_items,

@@ -15,8 +15,17 @@ from service.cache import ResultCache, cache_key
 from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
 from service.metrics import Metrics
 from service.parsing import ParseFailure, judgment_regex, parse_judgment
-from service.protocol import JudgeItem, JudgeOptions, JudgeRequest, JudgeResponse, Judgment, Usage
-from service.rendering import PromptTemplate, PromptTooLong, RenderedPrompt, build_prompt
+from service.protocol import (
+    JudgeItem,
+    JudgeOptions,
+    JudgeRequest,
+    JudgeResponse,
+    Judgment,
+    RenderedItem,
+    RenderResponse,
+    Usage,
+)
+from service.rendering import PromptTemplate, PromptTooLong, RenderedPrompt, build_prompt, item_mode
 from service.settings import Settings
 from service.validation import item_problems
 
@@ -109,6 +118,52 @@ class JudgeService:
             judgments=list(judgments),
             usage=usage,
         )
+
+    async def render(self, request: JudgeRequest) -> RenderResponse:
+        """Each item's prompt as /judge would build it (same limits and budget), without generating.
+
+        Raises InvalidRequest for what makes /judge refuse the whole request (too many items, a bad max_tokens);
+        an item that cannot be judged gets its `problem` instead.
+        """
+        items = request.items
+        limit = self.settings.max_items_per_request
+        if len(items) > limit:
+            raise InvalidRequest(f"{len(items)} items in one request; the limit is {limit}")
+        budget = self.engine.max_model_len - self._plan(request.options, time.monotonic()).sampling.max_tokens
+        rendered = await asyncio.to_thread(self._render_each, items, budget)
+        return RenderResponse(
+            model=self.engine.model_name, template_id=self.template.id, prompt_budget=budget, items=rendered
+        )
+
+    def _render_each(self, items: list[JudgeItem], budget: int) -> list[RenderedItem]:
+        problems = {p["index"]: p["problem"] for p in item_problems(items, self.settings.max_item_chars)}
+        rendered: list[RenderedItem] = []
+        for index, item in enumerate(items):
+            base: dict[str, Any] = {"index": index, "id": item.id}
+            if index in problems:
+                rendered.append(RenderedItem(**base, problem=problems[index]))
+                continue
+            try:
+                prompt = build_prompt(self.engine.tokenizer, self.template, item, budget)
+            except PromptTooLong as exc:
+                rendered.append(
+                    RenderedItem(**base, input_mode=item_mode(item, self.template.input_mode), problem=str(exc))
+                )
+                continue
+            problem = None
+            if prompt.truncated and self.settings.truncation == "reject":
+                problem = f"trajectory longer than the prompt budget of {budget} tokens (truncation=reject)"
+            rendered.append(
+                RenderedItem(
+                    **base,
+                    input_mode=prompt.mode,
+                    prompt=self.engine.tokenizer.decode(prompt.token_ids),
+                    prompt_tokens=len(prompt.token_ids),
+                    truncated=prompt.truncated,
+                    problem=problem,
+                )
+            )
+        return rendered
 
     async def _judge_all(
         self, items: list[JudgeItem], prompts: list[RenderedPrompt], plan: _Plan, request_id: str, started: float

@@ -41,10 +41,34 @@ class Settings(BaseSettings):
         "offline model, meaningless text), a Hugging Face model id, or a local folder.",
     )
     served_model_name: str | None = Field(default=None, description="Name reported in responses.")
-    template_file: Path | None = Field(
-        default=None, description="A file holding the system prompt to use instead of the built-in template."
+    template: Literal["auto", "released", "builtin"] = Field(
+        default="auto",
+        description="The judge's system prompt: `released` (the prompt Agent-RRM was trained with, fetched from the "
+        "paper's repository at a pinned revision and hash-checked), `builtin` (this project's own wording), or "
+        "`auto` (released for every model but the demo model, which uses builtin).",
     )
-    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Where the demo model is built.")
+    template_file: Path | None = Field(
+        default=None, description="A file holding the system prompt, used byte for byte (overrides `template`)."
+    )
+    released_template_file: Path | None = Field(
+        default=None,
+        description="Offline hosts: a local copy of the released prompt (the pinned tool_env.py, or the prompt "
+        "alone), checked against the pinned SHA-256 instead of downloading it.",
+    )
+    template_fallback: Literal["refuse", "builtin"] = Field(
+        default="refuse",
+        description="When the released prompt cannot be had: refuse to start, or serve the builtin wording "
+        "(logged and shown in /info; Agent-RRM was not trained on it).",
+    )
+    input_mode: Literal["auto", "multiturn"] = Field(
+        default="auto",
+        description="`auto`: a plain-text completion (a `trajectory` string, or `messages` with one final assistant "
+        "turn and no tools) is the trajectory text itself, as in the paper's pipeline; other `messages` are "
+        "rendered turn by turn. `multiturn`: every `messages` item is rendered turn by turn.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir, description="Where the demo model is built and the released prompt kept."
+    )
     download_dir: Path | None = Field(default=None, description="Where vLLM puts downloaded weights.")
 
     # --- HTTP -----------------------------------------------------------------------------------------------
@@ -142,6 +166,8 @@ class Settings(BaseSettings):
             raise ValueError(f"api_key_file {self.api_key_file} does not exist")
         if self.template_file is not None and not self.template_file.is_file():
             raise ValueError(f"template_file {self.template_file} does not exist")
+        if self.released_template_file is not None and not self.released_template_file.is_file():
+            raise ValueError(f"released_template_file {self.released_template_file} does not exist")
         if self.engine_args.keys() & _OWNED_ENGINE_ARGS:
             raise ValueError(
                 f"engine_args may not set {sorted(self.engine_args.keys() & _OWNED_ENGINE_ARGS)}: use the settings"

@@ -8,9 +8,10 @@ import time
 from typing import Any
 
 from service.metrics import Metrics
-from service.rendering import load_template
+from service.rendering import PromptTemplate
 from service.serving import JudgeService
 from service.settings import Settings
+from service.template_source import configured_prompt
 
 __all__ = ["AppState"]
 
@@ -23,7 +24,9 @@ class AppState:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.template = load_template(settings.template_file)
+        # The system prompt is settled before anything else: a refused released prompt stops the start-up here.
+        self.system_prompt = configured_prompt(settings)
+        log.info("system prompt: %s, from %s", self.system_prompt.name, self.system_prompt.source)
         self.api_keys = settings.load_api_keys()
         self.judge: JudgeService | None = None
         self.ready = False
@@ -31,6 +34,11 @@ class AppState:
         self.fatal_error: str | None = None
         self.started_at = time.time()
         self.server: Any = None  # the uvicorn.Server, when run by `python -m service`
+
+    @property
+    def template(self) -> PromptTemplate | None:
+        """The prompt template bound to the served tokenizer; None until the engine (and its tokenizer) is loaded."""
+        return self.judge.template if self.judge is not None else None
 
     @property
     def accepting(self) -> bool:

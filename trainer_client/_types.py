@@ -29,6 +29,8 @@ __all__ = [
     "JudgeResponse",
     "Judgment",
     "Message",
+    "RenderResponse",
+    "RenderedItem",
     "ToolCall",
     "ToolCallFunction",
     "Usage",
@@ -133,9 +135,30 @@ class Judgment(BaseModel):
 class JudgeResponse(BaseModel):
     id: str = Field(description="Request id (X-Request-Id).")
     model: str = Field(description="Name of the judge model.")
-    template_id: str = Field(description="Hash of the prompt template and rendering version.")
+    template_id: str = Field(description="Hash of everything that shaped the prompts (see the service's README).")
     judgments: list[Judgment] = Field(description="One judgment per item, in input order.")
     usage: Usage = Field(description="Token totals over the request.")
+
+
+class RenderedItem(BaseModel):
+    index: int = Field(description="Position of the item in the request.")
+    id: str | None = Field(default=None, description="The item's `id`, echoed.")
+    input_mode: Literal["completion", "multiturn"] | None = Field(
+        default=None, description="How the item was rendered: as written (the paper's pipeline) or turn by turn."
+    )
+    prompt: str | None = Field(default=None, description="The whole prompt the judge would see.")
+    prompt_tokens: int = Field(default=0, description="Tokens in the prompt.")
+    truncated: bool = Field(default=False, description="The trajectory was shortened to fit the context.")
+    problem: str | None = Field(default=None, description="Why the item cannot be judged; null when it can.")
+
+
+class RenderResponse(BaseModel):
+    """The answer of `POST /render`: each item's exact prompt, without judging."""
+
+    model: str = Field(description="Name of the judge model.")
+    template_id: str = Field(description="The template id /judge would report for these prompts.")
+    prompt_budget: int = Field(description="Prompt tokens an item may take: the context minus max_tokens.")
+    items: list[RenderedItem] = Field(description="One rendered prompt per item, in input order.")
 
 
 class ErrorBody(BaseModel):

@@ -52,7 +52,7 @@ def render_items(tokenizer: Any, template: PromptTemplate, items: Sequence[Item]
 
     Args:
         tokenizer: The served model's Hugging Face tokenizer.
-        template: The service's template (`service.rendering.load_template()`).
+        template: The service's template (`service.rendering.prompt_template(...)`, bound to `tokenizer`).
         items: Judge items as sent on the wire.
         budget: Prompt tokens an item may take (context minus max_tokens), as in the service.
 

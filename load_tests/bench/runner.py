@@ -30,7 +30,8 @@ from load_tests.config import LoadConfig
 from load_tests.driver import run_load
 from load_tests.report import Report
 from load_tests.workload import Item
-from service.rendering import load_template
+from service.rendering import prompt_template
+from service.template_source import builtin_prompt
 
 __all__ = ["RunContext", "run_shape"]
 
@@ -87,7 +88,7 @@ def run_shape(ctx: RunContext, plan: ShapePlan) -> ShapeResult:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    template = load_template()
+    template = prompt_template(builtin_prompt(), tokenizer, info["input_mode"])
     if template.id != info["template_id"]:
         raise RuntimeError(f"the service runs template {info['template_id']}, the benchmark renders {template.id}")
     budget = int(info["max_model_len"]) - ctx.profile.max_tokens

@@ -29,6 +29,8 @@ MODELS = [
     "Usage",
     "Judgment",
     "JudgeResponse",
+    "RenderedItem",
+    "RenderResponse",
     "ErrorBody",
     "ErrorResponse",
 ]

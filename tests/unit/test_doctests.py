@@ -17,6 +17,8 @@ import pytest
         "service.app",
         "service.engine.versions",
         "service.http",
+        "service.defence",
+        "service.template_source",
     ],
 )
 def test_docstring_examples(name: str) -> None:
