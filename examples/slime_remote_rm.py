@@ -3,11 +3,12 @@
 Remote RM (this example's shape):
 
     python -m trainer_client serve-reward --url http://judge:8000 --port 5000
-    ... --rm-type remote_rm --rm-url http://127.0.0.1:5000/slime --reward-key reward
+    ... --rm-type remote_rm --rm-url http://127.0.0.1:5000/slime --reward-key reward --label-key answer
 
-Or in-process, without a server (RRM_JUDGE_URL set):
+Or in-process, without a server (RRM_JUDGE_URL set; a failed judgment sets Sample.remove_sample):
 
-    ... --custom-rm-path trainer_client.adapters.slime.reward_func        # group_reward_func with --group-rm
+    ... --custom-rm-path trainer_client.adapters.slime.reward_func --label-key answer
+    ... --custom-rm-path trainer_client.adapters.slime.group_reward_func --group-rm --label-key answer
 
 Run this file to see one exchange against a live judge service:
 
