@@ -27,7 +27,6 @@ from .reagent_r import DEFAULT_LAMBDA
 __all__ = ["main"]
 
 EXIT_UNAVAILABLE = 2
-FALLBACK_IN_FLIGHT = 1024  # when the judge's /info does not say its admission limit
 
 
 def _records(path: Path) -> Iterator[str]:
@@ -164,26 +163,6 @@ def _flush(
     return position + cut, (EXIT_UNAVAILABLE if cut < len(judgments) else 0)
 
 
-def admission_limit(urls: list[str], api_key: str | None) -> int | None:
-    """The judges' admission limit: the sum of `/info`'s `max_pending_items` over the replicas (None if one of them
-    does not say)."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    total = 0
-    for url in urls:
-        try:
-            info = httpx.get(f"{url.rstrip('/')}/info", headers=headers, timeout=10.0).raise_for_status().json()
-        except (httpx.HTTPError, ValueError) as exc:
-            print(f"serve-reward: could not read {url}/info ({exc})", file=sys.stderr)
-            return None
-        limit = info.get("max_pending_items") if isinstance(info, dict) else None
-        if not isinstance(limit, int) or limit < 1:
-            return None
-        total += limit
-    return total
-
-
 def run_serve_reward(args: argparse.Namespace) -> int:
     """The `serve-reward` command: the OpenRLHF / slime reward server."""
     import os
@@ -191,6 +170,7 @@ def run_serve_reward(args: argparse.Namespace) -> int:
     from ._base import resolve_urls
     from ._client import AsyncJudgeClient
     from ._constants import ENV_API_KEY
+    from .adapters._admission import FALLBACK_IN_FLIGHT, admission_limit
     from .adapters.server import make_reward_server
     from .reagent_r import AsyncReagentRScorer
 

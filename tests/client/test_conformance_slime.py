@@ -179,6 +179,8 @@ def test_slime_custom_rm_masks_a_failed_judgment(in_process: FakeJudge) -> None:
     assert rewards[0] == pytest.approx(1.24) and rewards[2] == pytest.approx(0.24)
     assert [s.remove_sample for s in group] == [False, True, False]
     assert rewards[1] == pytest.approx(1.24), "removed, with a reward that leaves the group's mean where it was"
+    scorer = slime_adapter._scorer
+    assert scorer is not None and scorer.client.max_concurrency == in_process.max_pending_items, "the judge's limit"
     _, masks = _post_process(args, group)
     assert masks[1] == [0] * group[1].response_length and masks[0] == [1] * group[0].response_length
 

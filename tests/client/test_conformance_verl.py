@@ -69,6 +69,8 @@ def test_verl_loads_and_calls_our_reward_as_documented(
     extras = out["extras"]
     assert extras["judge_failed"] == [0.0, 1.0] and extras["judge_ok"] == [1.0, 0.0]
     assert extras["rm_scores_row_sums"] == [pytest.approx(1.24), pytest.approx(1.24)]
+    # verl calls the function from many threads: judgments in flight bounded by the judge's admission limit (/info).
+    assert out["judge_in_flight"] == FakeJudge().max_pending_items
 
 
 def test_verl_refuses_a_row_without_ground_truth(

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from trainer_client import AsyncJudgeClient
-from trainer_client._cli import admission_limit
+from trainer_client.adapters._admission import admission_limit
 from trainer_client.adapters.server import DEADLINE_MARGIN_S, RewardServer, make_reward_server
 from trainer_client.reagent_r import AsyncReagentRScorer
 

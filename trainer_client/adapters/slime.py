@@ -29,6 +29,7 @@ from typing import Any
 
 from .._client import AsyncJudgeClient
 from ..reagent_r import AsyncReagentRScorer, ReagentRScorer, RewardBreakdown
+from ._admission import in_flight_limit
 from ._payload import PayloadError, check_label
 from ._prompts import question_from_prompt, strip_special_tokens
 
@@ -112,7 +113,8 @@ _scorer: AsyncReagentRScorer | None = None
 def _default_scorer() -> AsyncReagentRScorer:
     global _scorer
     if _scorer is None:
-        _scorer = AsyncReagentRScorer(AsyncJudgeClient(), on_failure="neutral")
+        # slime scores every sample of a rollout as its generation ends: as many judgments as the judge admits.
+        _scorer = AsyncReagentRScorer(AsyncJudgeClient(max_concurrency=in_flight_limit(None)), on_failure="neutral")
     return _scorer
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from .._client import JudgeClient
 from ..reagent_r import DEFAULT_LAMBDA, FailurePolicy, ReagentRScorer, RewardBreakdown
 from ..rules import AnswerKind
+from ._admission import in_flight_limit
 from ._payload import PayloadError, check_label
 from ._prompts import question_from_prompt
 
@@ -102,7 +103,11 @@ class VerlReward:
     @property
     def scorer(self) -> ReagentRScorer:
         if self._scorer is None:
-            client = JudgeClient(self.base_url, **self.client_kwargs)
+            kwargs = dict(self.client_kwargs)
+            if "max_concurrency" not in kwargs and "http_client" not in kwargs:
+                # verl calls compute_score from many threads at once: as many judgments as the judge admits.
+                kwargs["max_concurrency"] = in_flight_limit(self.base_url, kwargs.get("api_key"))
+            client = JudgeClient(self.base_url, **kwargs)
             self._scorer = ReagentRScorer(client, lam=self.lam, on_failure=self.on_failure, kind=self.kind)
         return self._scorer
 

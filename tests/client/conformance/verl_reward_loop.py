@@ -78,10 +78,14 @@ def main() -> None:
         data_ok = data[[i for i, e in enumerate(errors) if e is None]]
         rm = type(manager).assemble_rm_scores(data_ok, [o["reward_score"] for o in scored])
         extras["rm_scores_row_sums"] = rm.sum(dim=1).tolist()
+    from trainer_client.adapters import verl as adapter
+
+    in_flight = adapter._default._scorer.client.max_concurrency if adapter._default._scorer else None
     print(
         json.dumps(
             {
                 "verl": verl.__version__,
+                "judge_in_flight": in_flight,
                 "manager": type(manager).__name__,
                 "compute_score_module": uses_ours,
                 "scores": [o["reward_score"] for o in outputs],
