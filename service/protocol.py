@@ -88,7 +88,8 @@ class JudgeItem(_Strict):
     )
     trajectory: str | SkipJsonSchema[None] = Field(
         default=None,
-        description="The trajectory pre-rendered as one string (instead of `messages`).",
+        description="The trajectory as one string (instead of `messages`), e.g. the agent's final message: used as "
+        "written, as the paper's pipeline did (only the injection defence changes it).",
         json_schema_extra=_NOT_BLANK,
     )
 

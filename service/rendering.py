@@ -136,7 +136,7 @@ def _format_arguments(arguments: str | dict[str, Any]) -> str:
         return json.dumps(arguments, ensure_ascii=False)
     try:
         json.loads(arguments)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes; not JSON to us
         return f"{arguments}  [arguments are not valid JSON]"
     return arguments
 
@@ -172,7 +172,7 @@ def item_mode(item: JudgeItem, input_mode: InputMode = "auto") -> Literal["compl
     """
     if item.messages is None:
         return "completion"
-    if input_mode == "multiturn":
+    if input_mode == "multiturn" or not item.messages:
         return "multiturn"
     *before, last = item.messages
     plain = last.role == "assistant" and not last.tool_calls

@@ -31,7 +31,8 @@ from load_tests.driver import run_load
 from load_tests.report import Report
 from load_tests.workload import Item
 from service.rendering import prompt_template
-from service.template_source import builtin_prompt
+from service.settings import Settings
+from service.template_source import BUILTIN, RELEASED, SystemPrompt, builtin_prompt, released_prompt
 
 __all__ = ["RunContext", "run_shape"]
 
@@ -88,7 +89,7 @@ def run_shape(ctx: RunContext, plan: ShapePlan) -> ShapeResult:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    template = prompt_template(builtin_prompt(), tokenizer, info["input_mode"])
+    template = prompt_template(_system_prompt(ctx, info), tokenizer, info["input_mode"])
     if template.id != info["template_id"]:
         raise RuntimeError(f"the service runs template {info['template_id']}, the benchmark renders {template.id}")
     budget = int(info["max_model_len"]) - ctx.profile.max_tokens
@@ -155,6 +156,16 @@ def _engine_requests(before: dict[str, float], after: dict[str, float]) -> int:
 
     misses, hits = delta("rrm_cache_misses_total"), delta("rrm_cache_hits_total")
     return misses if misses + hits > 0 else delta("vllm:request_success_total")
+
+
+def _system_prompt(ctx: RunContext, info: dict[str, Any]) -> SystemPrompt:
+    """The system prompt the service said it serves, from the same place (the released one from its cache)."""
+    if info["template_name"] == BUILTIN:
+        return builtin_prompt()
+    if info["template_name"] == RELEASED.name:
+        # The service was given ctx.cache_dir, or took the default (the same RRM_* environment as here).
+        return released_prompt(RELEASED, ctx.cache_dir or Settings(model="demo").cache_dir)
+    raise RuntimeError(f"the benchmark cannot rebuild the service's system prompt {info['template_name']!r}")
 
 
 def _run_service(

@@ -80,3 +80,10 @@ async def test_info_says_which_prompt_and_which_defence(serve_app: ServeApp) -> 
     assert defence["kept"] == ["<think>", "</think>"]
     assert {"<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_response>"} <= set(defence["neutralised_tokens"])
     assert len(defence["neutralised_tokens"]) == 24  # Qwen3's 26 added tokens but the two think tags
+
+
+def test_the_start_up_log_names_the_prompt_and_where_it_came_from(judge_server: Any) -> None:
+    log = judge_server.log_path.read_text()
+    assert "system prompt: builtin:default, from service/templates/default_system.txt" in log
+    info = httpx.get(f"{judge_server.url}/info").json()
+    assert f"template={info['template_id']} (builtin:default" in log

@@ -105,6 +105,24 @@ def test_every_message_kind_is_rendered_readably(template: PromptTemplate) -> No
     assert steps[6] == "[7] assistant — final answer\nDone: \\boxed{42}"
 
 
+def test_tool_arguments_keep_the_agents_bytes(template: PromptTemplate) -> None:
+    spaced = '{ "q" : "dune",\n  "n":3 }'
+    deep = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser goes: marked, not a failure
+    item = JudgeItem(
+        question="q",
+        messages=[
+            Message(
+                role="assistant", tool_calls=[call("s", spaced), call("t", deep, "c2"), call("u", {"b": 1, "a": 2})]
+            ),
+            Message(role="tool", content="x"),
+        ],
+    )
+    (step, _) = render_steps(item, template)
+    assert f"Tool call (id c1): s({spaced})" in step
+    assert f"Tool call (id c2): t({deep}  [arguments are not valid JSON])" in step
+    assert 'Tool call (id c1): u({"b": 1, "a": 2})' in step  # an object: compact JSON in the order received
+
+
 def test_a_pre_rendered_trajectory_is_one_step_as_written(template: PromptTemplate) -> None:
     text = "[1] assistant\n<think>\nhm\n</think>\n\nall of it"
     assert render_steps(JudgeItem(question="q", trajectory=text), template) == [text]
