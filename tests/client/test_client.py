@@ -59,7 +59,13 @@ def test_request_ids_headers_and_options_travel() -> None:
     assert result.request_ids == ["run-1-0", "run-1-1"]
     assert all(call.headers["authorization"] == "Bearer sekret" for call in judge.calls)
     assert all(call.headers["x-team"] == "rl" for call in judge.calls)
-    assert judge.bodies[0]["options"] == {"max_tokens": 64, "temperature": 0.0, "seed": 7, "return_reasoning": False}
+    assert judge.bodies[0]["options"] == {
+        "max_tokens": 64,
+        "temperature": 0.0,
+        "seed": 7,
+        "return_reasoning": False,
+        "reject_invalid_items": False,
+    }
     assert result.model == "fake-judge" and result.template_id == "t0"
     assert result.usage.prompt_tokens == 30 and result.usage.completion_tokens == 15
 
