@@ -36,6 +36,8 @@ FailureReason = Literal[
     "engine_error",  # the engine raised for this item
     "timeout",  # the item was not finished by its deadline; its engine work was aborted
     "aborted",  # the engine request was cancelled (client gone, server draining)
+    "invalid_item",  # the item cannot be judged as sent: blank question or trajectory, larger than max_item_chars
+    "too_long",  # the item does not fit the judge's context (or is over it with truncation=reject)
 ]
 
 
@@ -114,6 +116,11 @@ class JudgeOptions(_Strict):
         gt=0,
         le=3600,
         description="Deadline for the whole request; items not done by then fail with reason `timeout`.",
+    )
+    reject_invalid_items: bool = Field(
+        default=False,
+        description="An item that cannot be judged (reasons `invalid_item`, `too_long`) makes the whole request 400 "
+        "instead of coming back as a failed judgment while the others are judged.",
     )
 
 

@@ -16,6 +16,7 @@ from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
 from service.metrics import Metrics
 from service.parsing import ParseFailure, judgment_regex, parse_judgment
 from service.protocol import (
+    FailureReason,
     JudgeItem,
     JudgeOptions,
     JudgeRequest,
@@ -81,32 +82,46 @@ class JudgeService:
     async def judge(self, request: JudgeRequest, request_id: str) -> JudgeResponse:
         """Judge every item of `request`; judgments come back in input order.
 
-        Raises InvalidRequest when an item cannot be judged, ServiceUnavailable when the engine is dead. A failure
-        of one item's judgment is a `failed` judgment, not an exception.
+        An item that cannot be judged (blank, too large, too long for the context) is a `failed` judgment with
+        reason `invalid_item` or `too_long`, and the others are judged; with `options.reject_invalid_items` it
+        makes the whole request InvalidRequest (400) instead. A failure of one item's judgment is a `failed`
+        judgment, not an exception. Raises InvalidRequest for a request malformed as a whole, ServiceUnavailable
+        when the engine is dead.
         """
         if self.dead:
             raise ServiceUnavailable(self.dead)
         started = time.monotonic()
         items = request.items
-        self._validate(items)
+        self._check_size(items)
         plan = self._plan(request.options, started)
-        self.admission.admit_items(len(items))
-        self.metrics.items_queued.inc(len(items))
+        refuse = request.options.reject_invalid_items
+        failed = self._unjudgeable(
+            item_problems(items, self.settings.max_item_chars), "invalid_item", "cannot be judged", refuse
+        )
+        todo = [i for i in range(len(items)) if i not in failed]
+        self.admission.admit_items(len(todo))
+        self.metrics.items_queued.inc(len(todo))
         tokens = 0
         try:
             try:  # tokenising long trajectories is CPU work: keep it off the event loop
                 budget = self.engine.max_model_len - plan.sampling.max_tokens
-                prompts = await asyncio.to_thread(self._render_all, items, budget)
+                rendered = await asyncio.to_thread(self._render_all, [(i, items[i]) for i in todo], budget)
             finally:
-                self.metrics.items_queued.dec(len(items))
-            needed = sum(len(p.token_ids) for p in prompts)
+                self.metrics.items_queued.dec(len(todo))
+            too_long = [r for r in rendered if isinstance(r, dict)]
+            failed |= self._unjudgeable(too_long, "too_long", "do not fit the judge's context", refuse)
+            prompts = {i: r for i, r in zip(todo, rendered, strict=True) if not isinstance(r, dict)}
+            needed = sum(len(p.token_ids) for p in prompts.values())
             self.admission.admit_prompt_tokens(needed)
             tokens = needed
             self.metrics.items.inc(len(items))
             self.metrics.request_items.observe(len(items))
-            judgments = await self._judge_all(items, prompts, plan, request_id, started)
+            judged = await self._judge_all(items, prompts, plan, request_id, started)
         finally:
-            self.admission.release(len(items), tokens)
+            self.admission.release(len(todo), tokens)
+        for judgment in failed.values():
+            self._count(judgment, started)
+        judgments = [failed[i] if i in failed else judged[i] for i in range(len(items))]
         usage = Usage(
             prompt_tokens=sum(j.usage.prompt_tokens for j in judgments),
             completion_tokens=sum(j.usage.completion_tokens for j in judgments),
@@ -115,7 +130,7 @@ class JudgeService:
             id=request_id,
             model=self.engine.model_name,
             template_id=self.template.id,
-            judgments=list(judgments),
+            judgments=judgments,
             usage=usage,
         )
 
@@ -165,16 +180,28 @@ class JudgeService:
             )
         return rendered
 
+    @staticmethod
+    def _unjudgeable(
+        problems: list[dict[str, Any]], reason: FailureReason, what: str, refuse: bool
+    ) -> dict[int, Judgment]:
+        """Items that cannot be judged, as failed judgments by index; or, when refusing, InvalidRequest (400)."""
+        if problems and refuse:
+            raise InvalidRequest(f"{len(problems)} item(s) {what}", problems)
+        return {
+            p["index"]: Judgment(index=p["index"], id=p["id"], status="failed", reason=reason, detail=p["problem"])
+            for p in problems
+        }
+
     async def _judge_all(
-        self, items: list[JudgeItem], prompts: list[RenderedPrompt], plan: _Plan, request_id: str, started: float
-    ) -> list[Judgment]:
+        self, items: list[JudgeItem], prompts: dict[int, RenderedPrompt], plan: _Plan, request_id: str, started: float
+    ) -> dict[int, Judgment]:
         tasks = [
-            asyncio.create_task(self._judge_one(i, item, prompt, plan, f"{request_id}-{i}", started))
-            for i, (item, prompt) in enumerate(zip(items, prompts, strict=True))
+            asyncio.create_task(self._judge_one(i, items[i], prompt, plan, f"{request_id}-{i}", started))
+            for i, prompt in prompts.items()
         ]
         self._item_tasks.update(tasks)
         try:
-            return list(await asyncio.gather(*tasks))
+            return {j.index: j for j in await asyncio.gather(*tasks)}
         except BaseException:
             for task in tasks:
                 task.cancel()  # a cancelled task aborts its engine request
@@ -192,13 +219,10 @@ class JudgeService:
             for task in list(self._item_tasks):
                 task.cancel()
 
-    def _validate(self, items: list[JudgeItem]) -> None:
+    def _check_size(self, items: list[JudgeItem]) -> None:
         limit = self.settings.max_items_per_request
         if len(items) > limit:
             raise InvalidRequest(f"{len(items)} items in one request; the limit is {limit}")
-        problems = item_problems(items, self.settings.max_item_chars)
-        if problems:
-            raise InvalidRequest(f"{len(problems)} item(s) cannot be judged", problems)
 
     def _plan(self, options: JudgeOptions, started: float) -> _Plan:
         max_tokens = options.max_tokens or self.settings.max_tokens
@@ -214,27 +238,21 @@ class JudgeService:
             deadline=started + timeout if timeout else None,
         )
 
-    def _render_all(self, items: list[JudgeItem], budget: int) -> list[RenderedPrompt]:
-        prompts: list[RenderedPrompt] = []
-        problems: list[dict[str, Any]] = []
-        for index, item in enumerate(items):
+    def _render_all(self, items: list[tuple[int, JudgeItem]], budget: int) -> list[RenderedPrompt | dict[str, Any]]:
+        """Each item's prompt, or the problem (index, id, problem) that keeps it out of the judge's context."""
+        rendered: list[RenderedPrompt | dict[str, Any]] = []
+        for index, item in items:
             try:
                 prompt = build_prompt(self.engine.tokenizer, self.template, item, budget)
             except PromptTooLong as exc:
-                problems.append({"index": index, "id": item.id, "problem": str(exc)})
+                rendered.append({"index": index, "id": item.id, "problem": str(exc)})
                 continue
             if prompt.truncated and self.settings.truncation == "reject":
-                problems.append(
-                    {
-                        "index": index,
-                        "id": item.id,
-                        "problem": f"trajectory longer than the prompt budget of {budget} tokens",
-                    }
-                )
-            prompts.append(prompt)
-        if problems:
-            raise InvalidRequest(f"{len(problems)} item(s) do not fit the judge's context", problems)
-        return prompts
+                problem = f"trajectory longer than the prompt budget of {budget} tokens"
+                rendered.append({"index": index, "id": item.id, "problem": problem})
+                continue
+            rendered.append(prompt)
+        return rendered
 
     async def _judge_one(
         self, index: int, item: JudgeItem, prompt: RenderedPrompt, plan: _Plan, engine_id: str, started: float

@@ -1,4 +1,5 @@
-"""Checks on items that the schema cannot express: what makes an item impossible to judge (400, naming it)."""
+"""Checks on items that the schema cannot express: what makes an item impossible to judge (its judgment fails
+with reason `invalid_item`, or the request is 400 naming it when the caller asks for that)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ import httpx
 from pydantic import ValidationError
 
 from ._constants import (
+    DEADLINE_READ_MARGIN,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -82,6 +83,7 @@ class _ChunkOutcome:
     size: int
     request_id: str
     ids: list[str | None] = field(default_factory=list)
+    deadline_s: float | None = None  # the request's own server-side deadline (options.timeout_s)
     response: JudgeResponse | None = None
     error: JudgeError | None = None
     retries_taken: int = 0
@@ -126,6 +128,20 @@ class BaseJudgeClient:
     def base_urls(self) -> list[str]:
         return [e.url for e in self.pool.endpoints]
 
+    @staticmethod
+    def _request_timeout(base: httpx.Timeout, deadline_s: float | None) -> httpx.Timeout:
+        """The timeout of one attempt: the client's, except that reading follows the request's own deadline.
+
+        Example:
+            >>> BaseJudgeClient._request_timeout(httpx.Timeout(5.0, read=330.0), 900.0).read
+            930.0
+        """
+        if deadline_s is None:
+            return base
+        return httpx.Timeout(
+            connect=base.connect, read=deadline_s + DEADLINE_READ_MARGIN, write=base.write, pool=base.pool
+        )
+
     def _limits(self) -> httpx.Limits:
         return httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
 
@@ -151,7 +167,9 @@ class BaseJudgeClient:
             chunk = parsed[start : start + self.chunk_size]
             body = JudgeRequest(items=chunk, options=opts).model_dump_json(exclude_none=True).encode()
             rid = base_id if len(starts) == 1 else f"{base_id}-{k}"
-            out = _ChunkOutcome(start=start, size=len(chunk), request_id=rid, ids=[it.id for it in chunk])
+            out = _ChunkOutcome(
+                start=start, size=len(chunk), request_id=rid, ids=[it.id for it in chunk], deadline_s=opts.timeout_s
+            )
             plan.append((out, body))
         return plan
 

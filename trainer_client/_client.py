@@ -104,6 +104,7 @@ class JudgeClient(BaseJudgeClient):
 
     def _send_chunk(self, out: _ChunkOutcome, body: bytes) -> _ChunkOutcome:
         headers = {**self._headers(out.request_id), "Content-Type": "application/json"}
+        timeout = self._request_timeout(self._http.timeout, out.deadline_s)
         avoid: str | None = None
         while True:
             with self._limit:
@@ -111,7 +112,7 @@ class JudgeClient(BaseJudgeClient):
                 try:
                     try:
                         attempt: httpx.Response | httpx.TransportError = self._http.post(
-                            f"{endpoint.url}/judge", content=body, headers=headers
+                            f"{endpoint.url}/judge", content=body, headers=headers, timeout=timeout
                         )
                     except httpx.TransportError as exc:
                         attempt = exc
@@ -221,6 +222,7 @@ class AsyncJudgeClient(BaseJudgeClient):
 
     async def _send_chunk(self, out: _ChunkOutcome, body: bytes) -> _ChunkOutcome:
         headers = {**self._headers(out.request_id), "Content-Type": "application/json"}
+        timeout = self._request_timeout(self._http.timeout, out.deadline_s)
         avoid: str | None = None
         while True:
             async with self._semaphore():
@@ -228,7 +230,7 @@ class AsyncJudgeClient(BaseJudgeClient):
                 try:
                     try:
                         attempt: httpx.Response | httpx.TransportError = await self._http.post(
-                            f"{endpoint.url}/judge", content=body, headers=headers
+                            f"{endpoint.url}/judge", content=body, headers=headers, timeout=timeout
                         )
                     except httpx.TransportError as exc:
                         attempt = exc

@@ -8,6 +8,10 @@ import httpx
 # deadline is 300 s, after which it answers with `timeout` failures: reading a little longer lets that answer
 # arrive.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=330.0, write=30.0, pool=60.0)
+# A request with its own deadline (options.timeout_s) is read for that long plus this margin, whatever the read
+# timeout: the service answers by its deadline (late items as `timeout` failures); the margin covers the upload,
+# admission and the answer's way back.
+DEADLINE_READ_MARGIN = 30.0
 
 DEFAULT_MAX_RETRIES = 5
 INITIAL_RETRY_DELAY = 0.5  # seconds before the first retry; doubles each time

@@ -36,7 +36,9 @@ __all__ = [
     "Usage",
 ]
 
-FailureReason = Literal["parse_error", "length", "engine_error", "timeout", "aborted"]
+# Sent by the service. `invalid_item` (blank or oversized item) and `too_long` (does not fit the judge's context)
+# come back for items that cannot be judged while the rest of the request is judged; they are not worth retrying.
+FailureReason = Literal["parse_error", "length", "engine_error", "timeout", "aborted", "invalid_item", "too_long"]
 
 # Written by the client, never sent by the service:
 #   unavailable — the request for this item failed after all retries (connection, timeout, 429, 5xx);
@@ -100,6 +102,9 @@ class JudgeOptions(_Strict):
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Sampling seed.")
     return_reasoning: bool = Field(default=False, description="Return each judgment's <think> text.")
     timeout_s: float | None = Field(default=None, gt=0, le=3600, description="Server-side deadline of the request.")
+    reject_invalid_items: bool = Field(
+        default=False, description="An item that cannot be judged makes the whole request 400 (not a failed item)."
+    )
 
 
 class JudgeRequest(_Strict):

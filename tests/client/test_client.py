@@ -59,7 +59,13 @@ def test_request_ids_headers_and_options_travel() -> None:
     assert result.request_ids == ["run-1-0", "run-1-1"]
     assert all(call.headers["authorization"] == "Bearer sekret" for call in judge.calls)
     assert all(call.headers["x-team"] == "rl" for call in judge.calls)
-    assert judge.bodies[0]["options"] == {"max_tokens": 64, "temperature": 0.0, "seed": 7, "return_reasoning": False}
+    assert judge.bodies[0]["options"] == {
+        "max_tokens": 64,
+        "temperature": 0.0,
+        "seed": 7,
+        "return_reasoning": False,
+        "reject_invalid_items": False,
+    }
     assert result.model == "fake-judge" and result.template_id == "t0"
     assert result.usage.prompt_tokens == 30 and result.usage.completion_tokens == 15
 
@@ -133,3 +139,19 @@ def test_check_ready_marks_endpoints() -> None:
     with JudgeClient(["http://up.test", "http://down.test"], http_client=http) as client:
         assert client.check_ready() == {"http://up.test": True, "http://down.test": False}
         assert [e["healthy"] for e in client.pool.snapshot()] == [True, False]
+
+
+async def test_the_read_timeout_follows_the_requests_deadline() -> None:
+    judge = FakeJudge()
+    timeout = httpx.Timeout(5.0, read=330.0)
+    transport = httpx.MockTransport(judge)
+    with JudgeClient("http://judge.test", http_client=httpx.Client(transport=transport, timeout=timeout)) as client:
+        client.judge(_items(1), options={"timeout_s": 900})  # longer than the client's read timeout of 330 s
+        client.judge(_items(1), options={"timeout_s": 5})  # shorter: a stuck answer is given up on at 35 s
+        client.judge(_items(1))  # no deadline of its own: the client's timeout
+    http = httpx.AsyncClient(transport=transport, timeout=timeout)
+    async with AsyncJudgeClient("http://judge.test", http_client=http) as aclient:
+        await aclient.judge(_items(1), options={"timeout_s": 900})
+    reads = [call.extensions["timeout"]["read"] for call in judge.calls]
+    assert reads == [930.0, 35.0, 330.0, 930.0]
+    assert {call.extensions["timeout"]["connect"] for call in judge.calls} == {5.0}

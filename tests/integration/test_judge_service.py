@@ -160,25 +160,41 @@ def test_malformed_json_is_422(judge_url: str) -> None:
     assert_error_shape(response, 422)
 
 
-def test_items_that_cannot_be_judged_are_400_naming_each(judge_url: str) -> None:
+def test_items_that_cannot_be_judged_fail_alone_and_the_rest_is_judged(judge_url: str) -> None:
+    items = [
+        {"id": "fine", "question": "q", "trajectory": "t"},
+        {"id": "blank", "question": "  ", "trajectory": "t"},
+        {"id": "nothing", "question": "q", "messages": []},
+        {"id": "huge", "question": "why " * 6000, "trajectory": "t"},
+        {"id": "also fine", "question": "q2", "trajectory": "t"},
+    ]
+    response = post_judge(judge_url, {"items": items})
+    assert response.status_code == 200, response.text
+    judgments = response.json()["judgments"]
+    assert [j["id"] for j in judgments] == [item["id"] for item in items]
+    assert [j["reason"] for j in judgments[1:4]] == ["invalid_item", "invalid_item", "too_long"]
+    assert all(j["status"] == "failed" and j["score"] is None and j["detail"] for j in judgments[1:4])
+    assert [j["reason"] for j in (judgments[0], judgments[4])] != ["invalid_item", "too_long"]
+    assert judgments[0]["usage"]["prompt_tokens"] > 0 and judgments[4]["usage"]["prompt_tokens"] > 0
+
+
+def test_reject_invalid_items_makes_them_a_400_naming_each(judge_url: str) -> None:
     items = [
         {"id": "fine", "question": "q", "trajectory": "t"},
         {"id": "blank", "question": "  ", "trajectory": "t"},
         {"id": "nothing", "question": "q", "messages": []},
     ]
-    error = assert_error_shape(post_judge(judge_url, {"items": items}), 400)
+    payload = {"items": items, "options": {"reject_invalid_items": True}}
+    error = assert_error_shape(post_judge(judge_url, payload), 400)
     assert [(d["index"], d["id"]) for d in error["details"]] == [(1, "blank"), (2, "nothing")]
+    long_one = {"items": [{"question": "why " * 6000, "trajectory": "t"}], "options": {"reject_invalid_items": True}}
+    assert assert_error_shape(post_judge(judge_url, long_one), 400)["details"][0]["index"] == 0
 
 
 def test_too_many_items_is_400(judge_url: str) -> None:
     items = [{"question": "q", "trajectory": "t"}] * 257
     error = assert_error_shape(post_judge(judge_url, {"items": items}), 400)
     assert "257 items" in error["message"] and "256" in error["message"]
-
-
-def test_a_question_longer_than_the_context_is_400(judge_url: str) -> None:
-    error = assert_error_shape(post_judge(judge_url, {"items": [{"question": "why " * 6000, "trajectory": "t"}]}), 400)
-    assert error["details"][0]["index"] == 0
 
 
 def test_an_oversized_body_is_413(judge_url: str) -> None:

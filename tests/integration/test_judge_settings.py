@@ -15,17 +15,20 @@ from tests.integration.test_judge_service import agent_messages
 pytestmark = pytest.mark.integration
 
 
-async def test_reject_mode_answers_400_for_over_long_trajectories(serve_app: ServeApp) -> None:
+async def test_reject_mode_fails_over_long_trajectories_as_too_long(serve_app: ServeApp) -> None:
     async with serve_app(truncation="reject") as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
         items = [
             {"id": "ok", "question": "q", "trajectory": "short"},
             {"id": "long", "question": "q", "messages": agent_messages(300)},
         ]
         response = await client.post("/judge", json={"items": items})
-        assert response.status_code == 400
-        assert [d["id"] for d in response.json()["error"]["details"]] == ["long"]
-        fine = await client.post("/judge", json={"items": items[:1]})
-        assert fine.status_code == 200
+        assert response.status_code == 200
+        short, long_one = response.json()["judgments"]
+        assert long_one["reason"] == "too_long" and "budget" in long_one["detail"]
+        assert short["reason"] != "too_long" and short["usage"]["prompt_tokens"] > 0
+        refused = await client.post("/judge", json={"items": items, "options": {"reject_invalid_items": True}})
+        assert refused.status_code == 400
+        assert [d["id"] for d in refused.json()["error"]["details"]] == ["long"]
 
 
 async def test_without_structured_output_parsing_stays_strict(serve_app: ServeApp) -> None:
