@@ -276,6 +276,20 @@ def build_prompt(tokenizer: Tokenizer, template: PromptTemplate, item: JudgeItem
     keeping the beginning of the first and the end of the last. Raises PromptTooLong when the question alone does
     not fit.
     """
+    # The implementation tokenises each item once and splices ids to shorten it (service.truncation, which imports
+    # this module); `_build_prompt_reference` below is the plain definition it falls back on.
+    from service.truncation import build_prompts
+
+    result = build_prompts(tokenizer, template, [item], budget)[0]
+    if isinstance(result, PromptTooLong):
+        raise result
+    return result
+
+
+def _build_prompt_reference(
+    tokenizer: Tokenizer, template: PromptTemplate, item: JudgeItem, budget: int
+) -> RenderedPrompt:
+    """`build_prompt` by re-tokenising: the whole chat, then each step, then the shortened text (each attempt)."""
     question = template.defence.neutralize(item.question)
     steps = render_steps(item, template)
     mode = item_mode(item, template.input_mode)

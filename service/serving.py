@@ -28,6 +28,7 @@ from service.protocol import (
 )
 from service.rendering import PromptTemplate, PromptTooLong, RenderedPrompt, build_prompt, item_mode
 from service.settings import Settings
+from service.truncation import PromptMemo, build_prompts
 from service.validation import item_problems
 
 __all__ = ["InvalidRequest", "JudgeService", "ServiceUnavailable"]
@@ -35,6 +36,9 @@ __all__ = ["InvalidRequest", "JudgeService", "ServiceUnavailable"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Token ids of recently rendered prompts kept for repeats (~36 bytes a token in a Python list: ~70 MB).
+_PROMPT_MEMO_TOKENS = 2_000_000
 
 
 class InvalidRequest(Exception):
@@ -73,6 +77,8 @@ class JudgeService:
         self.cache: ResultCache[Generation] = ResultCache(
             settings.cache_size, keep=lambda g: g.finish_reason != "abort"
         )
+        # Prompts of recent items, so that a repeat (which the judgment cache answers) is not tokenised again.
+        self.prompts = PromptMemo(_PROMPT_MEMO_TOKENS if settings.cache_size else 0)
         self.dead: str | None = None  # why the engine can no longer serve, once it cannot
         self.on_engine_dead: Callable[[str], None] | None = None
         self.in_flight = 0
@@ -241,11 +247,10 @@ class JudgeService:
     def _render_all(self, items: list[tuple[int, JudgeItem]], budget: int) -> list[RenderedPrompt | dict[str, Any]]:
         """Each item's prompt, or the problem (index, id, problem) that keeps it out of the judge's context."""
         rendered: list[RenderedPrompt | dict[str, Any]] = []
-        for index, item in items:
-            try:
-                prompt = build_prompt(self.engine.tokenizer, self.template, item, budget)
-            except PromptTooLong as exc:
-                rendered.append({"index": index, "id": item.id, "problem": str(exc)})
+        built = build_prompts(self.engine.tokenizer, self.template, [item for _, item in items], budget, self.prompts)
+        for (index, item), prompt in zip(items, built, strict=True):
+            if isinstance(prompt, PromptTooLong):
+                rendered.append({"index": index, "id": item.id, "problem": str(prompt)})
                 continue
             if prompt.truncated and self.settings.truncation == "reject":
                 problem = f"trajectory longer than the prompt budget of {budget} tokens"

@@ -4,11 +4,13 @@ Profiles:
 
 - ``demo`` — the CPU run on the tiny random-weight demo model (the numbers in BENCHMARKS.md), at a 16,384-token
   context (what users give the real model at the least; the service's own demo default stays 4,096). The presets'
-  item lengths are scaled down: the demo tokenizer (trained on Python sources) makes ~2 tokens of every 4
-  characters of this text, so the unscaled presets would be truncated for most items and a run would take an hour
-  on two cores. The ``long`` shape is the ``long`` preset (GAIA-like: 10–30 tool calls, tool outputs of very
-  different lengths) at 16–40k characters, which the demo tokenizer makes ~8–22k tokens, a fifth of them over the
-  context: it exercises truncation. Shape (tool calls, group size, share of exact repeats) is the presets' own.
+  item lengths are scaled down so that a run takes minutes on two cores (Qwen3's tokenizer, the demo's, makes ~1.4
+  tokens of every 4 characters of this synthetic text: code, numbers, URLs). The ``long`` shape is the ``long``
+  preset (GAIA-like: 10–30 tool calls, tool outputs of very different lengths) at 20–64k characters, ~7–24k tokens
+  (median ~12k), about a fifth of them over the context: it exercises truncation. Shape (tool calls, group size,
+  share of exact repeats) is the presets' own. The sweeps are short: with Qwen3's 151,936-token vocabulary the demo
+  engine decodes ~300–400 tokens/s on two cores (the 2,048-token toy vocabulary of demo v1 allowed ~7,000), so a
+  level of a few hundred items takes a minute or two.
 - ``smoke`` — seconds of work per way, for the test suite: GRPO-shaped traffic only (it exercises every code path
   the uniform shape does, and the judgment cache too), tiny sizes, short grammar bounds, small max_tokens.
 - ``gpu`` — Qwen3-8B-sized: ``bunny127/Agent-RRM``, 32,768-token context, max_tokens 1,400, unbounded blocks, the
@@ -139,14 +141,15 @@ _DEMO = Profile(
             "uniform",
             with_lengths(get_preset("short"), median=300, low=100, high=700),
             items_per_request=32,
-            concurrency=(1, 2, 4, 8, 16),
-            waves=4,
+            concurrency=(1, 4),
+            waves=2,
+            open_loop_s=30.0,
         ),
         # Each item is ~0.7 s of engine time on two cores: two short levels (3 and 4 requests of 16 items), and no
         # open loop (its targets are the GRPO shape's).
         ShapePlan(
             "long",
-            with_lengths(get_preset("long"), median=6000, low=4000, high=10000),
+            with_lengths(get_preset("long"), median=9000, low=5000, high=16000),
             items_per_request=16,
             concurrency=(1, 2),
             waves=1,
@@ -157,8 +160,9 @@ _DEMO = Profile(
             "grpo",
             with_lengths(get_preset("grpo"), median=350, low=120, high=900),
             items_per_request=8,
-            concurrency=(1, 2, 4, 8, 16, 32, 64),
-            waves=4,
+            concurrency=(1, 4, 16),
+            waves=2,
+            open_loop_s=75.0,
         ),
     ),
 )

@@ -1,7 +1,7 @@
 """The service's prompts, rendered outside the service: token ids for the engine ceiling, chat messages for the
 paper's way.
 
-Both come from the service's own `build_prompt` (template, rendering, neutralising, truncation), so the three ways
+Both come from the service's own `build_prompts` (template, rendering, neutralising, truncation), so the three ways
 judge byte-identical prompts. The chat messages are recovered from the token ids — the system message is the
 template, the user message is what lies between the chat template's frame — and checked: applying the chat
 template to them and tokenising gives the very same ids, which is what vLLM's OpenAI server does with them.
@@ -15,7 +15,8 @@ from typing import Any
 
 from load_tests.workload import Item
 from service.protocol import JudgeItem
-from service.rendering import PromptTemplate, build_prompt
+from service.rendering import PromptTemplate, PromptTooLong
+from service.truncation import build_prompts
 
 __all__ = ["RenderedItem", "chat_ids", "render_items"]
 
@@ -64,8 +65,10 @@ def render_items(tokenizer: Any, template: PromptTemplate, items: Sequence[Item]
     """
     head, tail = _frame(tokenizer, template)
     rendered: list[RenderedItem] = []
-    for item in items:
-        prompt = build_prompt(tokenizer, template, JudgeItem.model_validate(item), budget)
+    built = build_prompts(tokenizer, template, [JudgeItem.model_validate(item) for item in items], budget)
+    for item, prompt in zip(items, built, strict=True):
+        if isinstance(prompt, PromptTooLong):
+            raise ValueError(f"item {item.get('id')}: {prompt}")
         text = tokenizer.decode(prompt.token_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         if not (text.startswith(head) and text.endswith(tail)):
             raise ValueError(f"item {item.get('id')}: the prompt does not decode to the chat template's frame")

@@ -59,8 +59,7 @@ def check_vllm(allow_untested: bool, found: tuple[str, str] | None = None) -> st
     if tested:
         return None
     problem = (
-        f"vLLM {version} (the `{name}` package) is not a version this service is tested with "
-        f"({TESTED_VLLM_RANGE})"
+        f"vLLM {version} (the `{name}` package) is not a version this service is tested with ({TESTED_VLLM_RANGE})"
     )
     if allow_untested:
         return f"{problem}; running it anyway because allow_untested_vllm is set"
@@ -68,4 +67,3 @@ def check_vllm(allow_untested: bool, found: tuple[str, str] | None = None) -> st
         f"{problem}. Install a tested one (`pip install 'vllm{TESTED_VLLM_RANGE}'`, which `make serve` does), or "
         "start with --allow-untested-vllm (RRM_ALLOW_UNTESTED_VLLM=true) to run this one anyway"
     )
-

@@ -13,6 +13,7 @@ import pytest
     [
         "service.parsing",
         "service.rendering",
+        "service.truncation",
         "service.validation",
         "service.app",
         "service.engine.versions",
