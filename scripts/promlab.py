@@ -320,14 +320,17 @@ class Load:
                 if n % 5 == 0:
                     options["max_tokens"] = 16  # too short for the three blocks: reason `length`
                 payload: dict[str, Any] = {"items": items, "options": options}
-                if n % 11 == 3:
-                    payload = {"items": [{"question": "", "trajectory": "t"}]}  # 400: empty question
+                if n % 11 == 3:  # 400: a blank question, with the option that refuses the whole request for it
+                    payload = {
+                        "items": [{"question": "", "trajectory": "t"}],
+                        "options": {"reject_invalid_items": True},
+                    }
                 if n % 13 == 5:
                     payload = {"items": "not a list"}  # 422: schema violation
                 with contextlib.suppress(httpx.HTTPError):
                     self._count(client.post("/judge", json=payload).status_code)
 
-    def burst(self, timeout_s: float = 3.0) -> None:
+    def burst(self, timeout_s: float = 8.0) -> None:
         """Send more items at once than the admission limit holds (each request fails its items after `timeout_s`)."""
         limit = _gauge(self.url, "rrm_items_pending_limit")
         per_request = 256
