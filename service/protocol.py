@@ -109,7 +109,12 @@ class JudgeOptions(_Strict):
     temperature: float | None = Field(
         default=None, ge=0.0, le=2.0, description="Sampling temperature (default: server's, 0.0)."
     )
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="Sampling seed, for repeatable sampling.")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**63 - 1,
+        description="Sampling seed, for repeatable sampling (each item gets its own, derived from it and its prompt).",
+    )
     return_reasoning: bool = Field(default=False, description="Return each judgment's <think> text.")
     timeout_s: float | None = Field(
         default=None,

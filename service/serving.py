@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from array import array
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from service.admission import Admission
@@ -291,9 +292,12 @@ class JudgeService:
     async def _generate(self, token_ids: list[int], plan: _Plan, engine_id: str) -> tuple[Generation, bool]:
         """The engine's output for this prompt, and whether it came from the cache (or identical work in flight)."""
         sampling = plan.sampling
+        prompt_bytes = array("I", token_ids).tobytes()
+        if sampling.seed is not None:
+            sampling = replace(sampling, seed=item_seed(sampling.seed, prompt_bytes))
         if self.cache.capacity == 0 or (sampling.temperature > 0 and sampling.seed is None):
             return await self._engine_generate(token_ids, sampling, engine_id), False
-        key = cache_key(self.engine.model_name, self.template.id, sampling, array("I", token_ids).tobytes())
+        key = cache_key(self.engine.model_name, self.template.id, sampling, prompt_bytes)
         generation, hit = await self.cache.get_or_run(
             key, lambda: self._engine_generate(token_ids, sampling, engine_id)
         )
@@ -367,3 +371,18 @@ class JudgeService:
         m.judgments.labels(status=judgment.status, reason=judgment.reason or "").inc()
         if judgment.score is not None:
             m.score.observe(judgment.score)
+
+
+def item_seed(seed: int, prompt_bytes: bytes) -> int:
+    """The engine's sampling seed for one item: derived from the request's `seed` and the item's prompt.
+
+    One seed for every item of a request would give every item the same random draws; items whose score
+    distributions are close (a GRPO group's attempts) would then all sample the same score. Deriving the seed from
+    the prompt keeps sampling repeatable (same seed, same prompt: same judgment, so the cache still answers
+    repeats) while different prompts are sampled independently.
+
+    >>> item_seed(0, b"a") == item_seed(0, b"a"), item_seed(0, b"a") == item_seed(0, b"b")
+    (True, False)
+    """
+    digest = hashlib.blake2b(prompt_bytes, digest_size=8, key=seed.to_bytes(8, "little")).digest()
+    return int.from_bytes(digest, "little") >> 1  # vLLM takes a signed 64-bit seed

@@ -251,3 +251,17 @@ def test_seeded_sampling_of_a_large_batch_does_not_kill_the_engine(judge_url: st
     response = post_judge(judge_url, {"items": items, "options": {"temperature": 0.5, "seed": 3, "max_tokens": 64}})
     assert response.status_code == 200
     assert httpx.get(f"{judge_url}/readyz").status_code == 200
+
+
+def test_a_seed_gives_each_item_its_own_draws_and_the_same_judgments_again(judge_url: str) -> None:
+    # One engine seed for all items gave the demo judge the same score for every attempt of a group (GRPO then had
+    # nothing to learn from); each item's seed is derived from the request's seed and its prompt.
+    items = [
+        {"question": "What is 3 + 7? Answer in \\boxed{}.", "trajectory": f"It is \\boxed{{{n}}}."} for n in range(12)
+    ]
+    options = {"temperature": 1.0, "seed": 0, "max_tokens": 256}
+    first = post_judge(judge_url, {"items": items, "options": options}).json()["judgments"]
+    assert all(j["status"] == "ok" for j in first), first
+    assert len({j["score"] for j in first}) > 1, [j["score"] for j in first]
+    again = post_judge(judge_url, {"items": items, "options": options}).json()["judgments"]
+    assert [(j["score"], j["critique"]) for j in again] == [(j["score"], j["critique"]) for j in first]

@@ -20,6 +20,7 @@ import pytest
         "service.http",
         "service.defence",
         "service.template_source",
+        "service.serving",
     ],
 )
 def test_docstring_examples(name: str) -> None:
