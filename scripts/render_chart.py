@@ -54,9 +54,7 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def render(
-    values: dict[str, Any] | None = None, release: str = RELEASE, namespace: str = NAMESPACE
-) -> dict[str, str]:
+def render(values: dict[str, Any] | None = None, release: str = RELEASE, namespace: str = NAMESPACE) -> dict[str, str]:
     """Template file name → rendered text (empty renderings left out), as `helm template` would print them."""
     import helm_python as helm
 

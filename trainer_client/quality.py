@@ -369,13 +369,13 @@ def build_report(
         ]
         verdicts = [int(r >= 0.5) for r in rules]
         report.rule_items = len(graded)
-        report.rule_agreement = sum(
-            int(s >= 0.5) == v for (_, s), v in zip(graded, verdicts, strict=True)
-        ) / len(graded)
+        report.rule_agreement = sum(int(s >= 0.5) == v for (_, s), v in zip(graded, verdicts, strict=True)) / len(
+            graded
+        )
         report.rule_auroc = auroc([s for _, s in graded], verdicts)
-        report.rule_label_agreement = sum(
-            item.label == v for (item, _), v in zip(graded, verdicts, strict=True)
-        ) / len(graded)
+        report.rule_label_agreement = sum(item.label == v for (item, _), v in zip(graded, verdicts, strict=True)) / len(
+            graded
+        )
     return report
 
 
