@@ -195,6 +195,9 @@ class RenderedItem(BaseModel):
     prompt_tokens: int = Field(default=0, description="Tokens in the prompt.")
     truncated: bool = Field(default=False, description="The trajectory was shortened to fit the context.")
     problem: str | None = Field(default=None, description="Why the item cannot be judged; null when it can.")
+    reason: Literal["invalid_item", "too_long"] | None = Field(
+        default=None, description="The failure reason /judge would give this item; null when it can be judged."
+    )
 
 
 class RenderResponse(BaseModel):

@@ -163,14 +163,13 @@ class JudgeService:
         for index, item in enumerate(items):
             base: dict[str, Any] = {"index": index, "id": item.id}
             if index in problems:
-                rendered.append(RenderedItem(**base, problem=problems[index]))
+                rendered.append(RenderedItem(**base, problem=problems[index], reason="invalid_item"))
                 continue
             try:
                 prompt = build_prompt(self.engine.tokenizer, self.template, item, budget)
             except PromptTooLong as exc:
-                rendered.append(
-                    RenderedItem(**base, input_mode=item_mode(item, self.template.input_mode), problem=str(exc))
-                )
+                mode = item_mode(item, self.template.input_mode)
+                rendered.append(RenderedItem(**base, input_mode=mode, problem=str(exc), reason="too_long"))
                 continue
             problem = None
             if prompt.truncated and self.settings.truncation == "reject":
@@ -183,6 +182,7 @@ class JudgeService:
                     prompt_tokens=len(prompt.token_ids),
                     truncated=prompt.truncated,
                     problem=problem,
+                    reason="too_long" if problem else None,
                 )
             )
         return rendered

@@ -52,6 +52,7 @@ async def test_render_shows_the_prompt_judge_would_send(serve_app: ServeApp, dem
         assert rendered["truncated"] == judgment["truncated"]
     assert long["truncated"] is True and long["prompt_tokens"] <= body["prompt_budget"] and long["problem"] is None
     assert huge["prompt"] is None and "prompt budget" in huge["problem"]
+    assert [i["reason"] for i in body["items"]] == [None, None, None, "too_long"]  # as /judge would fail them
 
 
 async def test_render_has_the_same_auth_and_limits_as_judge(serve_app: ServeApp) -> None:
@@ -69,6 +70,9 @@ async def test_render_has_the_same_auth_and_limits_as_judge(serve_app: ServeApp)
         long = {"question": "q", "trajectory": "word " * 20000}
         rejected = (await client.post("/render", json={"items": [long]}, headers=key)).json()["items"][0]
         assert rejected["truncated"] is True and "truncation=reject" in rejected["problem"]
+        assert rejected["reason"] == "too_long"
+        blank = await client.post("/render", json={"items": [{"question": " ", "trajectory": "t"}]}, headers=key)
+        assert blank.json()["items"][0]["reason"] == "invalid_item" and blank.json()["items"][0]["prompt"] is None
 
 
 async def test_info_says_which_prompt_and_which_defence(serve_app: ServeApp) -> None:
