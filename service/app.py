@@ -11,12 +11,12 @@ from typing import get_args
 from fastapi import FastAPI
 
 from service import __version__
-from service.engine import Engine, Sampling
+from service.engine import Engine
 from service.errors import install_error_handlers
 from service.http import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
-from service.protocol import FailureReason, JudgeItem
-from service.rendering import build_prompt, prompt_template
+from service.protocol import FailureReason
+from service.rendering import prompt_template
 from service.routes import router
 from service.serving import JudgeService
 from service.settings import Settings
@@ -80,12 +80,8 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
         template = prompt_template(state.system_prompt, engine.tokenizer, state.settings.input_mode)
         state.judge = JudgeService(engine, template, state.settings, state.metrics)
         state.judge.on_engine_dead = state.fail
-        # Ready means answering: one real generation of a judge-shaped prompt must come back before the first
-        # request is let in (it also puts the system prompt in the prefix cache). A judge-shaped prompt rather
-        # than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10 tokens.
-        probe = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
-        prompt = build_prompt(engine.tokenizer, template, probe, engine.max_model_len - 1)
-        await engine.generate(prompt.token_ids, Sampling(max_tokens=1), "warmup")
+        # Ready means answering: one real generation must come back before the first request is let in.
+        await state.judge.probe("warmup")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -103,4 +99,4 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
         template.input_mode,
     )
     s = state.settings
-    await watch_engine(state.judge, prompt.token_ids, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)
+    await watch_engine(state.judge, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)

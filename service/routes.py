@@ -65,7 +65,7 @@ async def readyz(state: State) -> dict[str, str]:
     if not state.accepting or state.judge is None:
         raise HTTPException(503, _why_not_accepting(state), headers={"Retry-After": "5"})
     try:
-        await state.judge.engine.check_health()
+        await state.judge.check_health()
     except EngineDead as exc:
         state.fail(str(exc))
         raise HTTPException(503, str(exc)) from exc
@@ -81,10 +81,9 @@ async def metrics(state: State) -> Response:
 @router.get("/info", response_model=InfoResponse)
 async def info(state: State) -> InfoResponse:
     """What is served: model, template id, judging defaults and engine settings."""
-    s = state.settings
-    engine = state.judge.engine if state.judge else None
+    s, judge = state.settings, state.judge
     return InfoResponse(
-        model=engine.model_name if engine else s.model,
+        model=judge.model_name if judge else s.model,
         demo_model=s.is_demo,
         template_id=state.template.id if state.template else None,
         template_name=state.system_prompt.name,
@@ -94,12 +93,12 @@ async def info(state: State) -> InfoResponse:
         version=__version__,
         max_items_per_request=s.max_items_per_request,
         max_pending_items=s.max_pending_items,
-        max_model_len=engine.max_model_len if engine else (s.max_model_len or 0),
+        max_model_len=judge.max_model_len if judge else (s.max_model_len or 0),
         default_max_tokens=s.max_tokens,
         default_temperature=s.temperature,
         structured_output=s.structured_output,
         truncation=s.truncation,
-        engine=engine.info() if engine else {},
+        engine=judge.engine_info() if judge else {},
     )
 
 

@@ -81,8 +81,8 @@ class JudgeService:
         self.prompts = PromptMemo(_PROMPT_MEMO_TOKENS if settings.cache_size else 0)
         self.dead: str | None = None  # why the engine can no longer serve, once it cannot
         self.on_engine_dead: Callable[[str], None] | None = None
-        self.in_flight = 0
-        self.last_progress = time.monotonic()
+        self.in_flight = 0  # items whose engine request is running
+        self._probe_ids: list[int] | None = None
         self._item_tasks: set[asyncio.Task[Judgment]] = set()
 
     async def judge(self, request: JudgeRequest, request_id: str) -> JudgeResponse:
@@ -139,6 +139,39 @@ class JudgeService:
             judgments=judgments,
             usage=usage,
         )
+
+    # --- what the app and the watchdog ask of the engine, through the judge --------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.max_model_len
+
+    def engine_info(self) -> dict[str, Any]:
+        return self.engine.info()
+
+    async def check_health(self) -> None:
+        """Raise EngineDead if the engine can no longer answer."""
+        await self.engine.check_health()
+
+    def progress(self) -> tuple[int, int]:
+        """(items whose engine request is running, the engine's count of steps that computed tokens)."""
+        return self.in_flight, self.engine.progress()
+
+    async def probe(self, request_id: str) -> None:
+        """One real one-token generation of a judge-shaped prompt: the engine answers end to end.
+
+        A judge-shaped prompt rather than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10
+        tokens. The first probe (the warm-up) also puts the system prompt in the prefix cache.
+        """
+        if self._probe_ids is None:
+            item = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
+            prompt = build_prompt(self.engine.tokenizer, self.template, item, self.engine.max_model_len - 1)
+            self._probe_ids = prompt.token_ids
+        await self.engine.generate(self._probe_ids, Sampling(max_tokens=1), request_id)
 
     async def render(self, request: JudgeRequest) -> RenderResponse:
         """Each item's prompt as /judge would build it (same limits and budget), without generating.
@@ -308,7 +341,6 @@ class JudgeService:
         finally:
             self.in_flight -= 1
             self.metrics.items_in_flight.dec()
-        self.last_progress = time.monotonic()
         self.metrics.prompt_tokens.inc(generation.prompt_tokens)
         self.metrics.completion_tokens.inc(generation.completion_tokens)
         return generation

@@ -132,7 +132,9 @@ class Settings(BaseSettings):
     )
     engine_check_interval_s: float = Field(default=5.0, gt=0, description="How often the engine watchdog looks.")
     engine_stall_timeout_s: float = Field(
-        default=120.0, gt=0, description="No engine progress for this long (with work pending) means it is dead."
+        default=120.0,
+        gt=0,
+        description="No engine step computing tokens for this long, with requests in the engine, means it is dead.",
     )
     cache_size: int = Field(
         default=8192, ge=0, description="Judgments kept in the LRU cache (0: no cache and no deduplication)."

@@ -80,14 +80,18 @@ def serve_app(engine: Any) -> ServeApp:
     from service.app import create_app
 
     @contextlib.asynccontextmanager
-    async def serve(engine_wrapper: Callable[[Any], Any] | None = None, **overrides: Any) -> AsyncIterator[str]:
+    async def serve(
+        engine_wrapper: Callable[[Any], Any] | None = None, exit_on_failure: bool = False, **overrides: Any
+    ) -> AsyncIterator[str]:
         port = free_port()
         app = create_app(
             demo_settings(port=port, **overrides), engine=engine_wrapper(engine) if engine_wrapper else engine
         )
-        # The app is not told about its server: a failing engine then leaves it up answering 503 for the test to
-        # look at, instead of exiting (the exit is tested on a real process).
+        # Unless asked to, the app is not told about its server: a failing engine then leaves it up answering 503
+        # for the test to look at, instead of exiting (the exit code is tested on a real process).
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        if exit_on_failure:
+            app.state.rrm.server = server
         task = asyncio.create_task(server.serve())
         url = f"http://127.0.0.1:{port}"
         try:
