@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     state.server = server
     server.run()
     # A server that stopped because the engine could not serve exits non-zero, so an orchestrator restarts it.
-    return 1 if state.fatal_error else 0
+    return 1 if state.lifecycle.failure else 0
 
 
 if __name__ == "__main__":

@@ -39,12 +39,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         starter = asyncio.create_task(_start_engine(state, engine))
+        state.lifecycle.supervise(starter, "engine start and watchdog")
         try:
             yield
         finally:
             starter.cancel()
             await asyncio.gather(starter, return_exceptions=True)
-            state.ready = False
             if engine is None and state.judge is not None:
                 await state.judge.engine.shutdown()
 
@@ -78,8 +78,7 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
 
             engine = await VllmEngine.start(state.settings)
         template = prompt_template(state.system_prompt, engine.tokenizer, state.settings.input_mode)
-        state.judge = JudgeService(engine, template, state.settings, state.metrics)
-        state.judge.on_engine_dead = state.fail
+        state.judge = JudgeService(engine, template, state.settings, state.metrics, state.lifecycle)
         # Ready means answering: one real generation must come back before the first request is let in.
         await state.judge.probe("warmup")
     except asyncio.CancelledError:
@@ -88,8 +87,7 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
         state.fail(f"engine failed to start: {type(exc).__name__}: {exc}")
         return
     state.metrics.build_info.labels(version=__version__, model=engine.model_name, template_id=template.id).set(1)
-    state.ready = True
-    state.metrics.ready.set(1)
+    state.lifecycle.set_ready()
     log.info(
         "ready: model=%s template=%s (%s, from %s; input mode %s)",
         engine.model_name,
@@ -99,4 +97,4 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
         template.input_mode,
     )
     s = state.settings
-    await watch_engine(state.judge, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)
+    await watch_engine(state.judge, state.lifecycle, s.engine_check_interval_s, s.engine_stall_timeout_s)

@@ -37,7 +37,7 @@ State = Annotated[AppState, Depends(get_state)]
 @router.post("/judge", response_model=JudgeResponse, responses=_ERRORS)
 async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResponse:
     """Judge a batch of agent trajectories: one judgment per item, in input order."""
-    if not state.accepting or state.judge is None:
+    if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     request.state.log_fields = {"items": len(body.items)}
     return await _unless_disconnected(request, state.judge.judge(body, request.state.request_id))
@@ -46,7 +46,7 @@ async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResp
 @router.post("/render", response_model=RenderResponse, responses=_ERRORS)
 async def render(body: JudgeRequest, state: State) -> RenderResponse:
     """The prompt each item would be judged with — text, token count, truncation, template id — without judging."""
-    if not state.accepting or state.judge is None:
+    if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     return await state.judge.render(body)
 
@@ -54,15 +54,15 @@ async def render(body: JudgeRequest, state: State) -> RenderResponse:
 @router.get("/healthz", responses=_ERRORS)
 async def healthz(state: State) -> dict[str, str]:
     """Liveness: the process is up (503 only once it has given up and is exiting)."""
-    if state.fatal_error:
-        raise HTTPException(503, state.fatal_error)
+    if state.lifecycle.failure:
+        raise HTTPException(503, state.lifecycle.failure)
     return {"status": "alive"}
 
 
 @router.get("/readyz", responses=_ERRORS)
 async def readyz(state: State) -> dict[str, str]:
     """Readiness: the engine is loaded and answering."""
-    if not state.accepting or state.judge is None:
+    if not state.lifecycle.accepting or state.judge is None:
         raise HTTPException(503, _why_not_accepting(state), headers={"Retry-After": "5"})
     try:
         await state.judge.check_health()
@@ -103,9 +103,9 @@ async def info(state: State) -> InfoResponse:
 
 
 def _why_not_accepting(state: AppState) -> str:
-    if state.fatal_error:
-        return f"the service is failing: {state.fatal_error}"
-    if state.draining:
+    if state.lifecycle.failure:
+        return f"the service is failing: {state.lifecycle.failure}"
+    if state.lifecycle.phase == "draining":
         return "the service is shutting down; send the work to another replica"
     return "the engine is not ready yet"
 

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from service.admission import Admission
 from service.cache import ResultCache, cache_key
 from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
+from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.parsing import ParseFailure, judgment_regex, parse_judgment
 from service.protocol import (
@@ -63,8 +64,12 @@ class _Plan:
 class JudgeService:
     """Turns judge requests into engine requests and engine output into judgments."""
 
-    def __init__(self, engine: Engine, template: PromptTemplate, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: Engine, template: PromptTemplate, settings: Settings, metrics: Metrics, lifecycle: Lifecycle
+    ) -> None:
         self.engine = engine
+        self.lifecycle = lifecycle
+        lifecycle.on_failure(self.end_all)
         self.template = template
         self.settings = settings
         self.metrics = metrics
@@ -79,8 +84,7 @@ class JudgeService:
         )
         # Prompts of recent items, so that a repeat (which the judgment cache answers) is not tokenised again.
         self.prompts = PromptMemo(_PROMPT_MEMO_TOKENS if settings.cache_size else 0)
-        self.dead: str | None = None  # why the engine can no longer serve, once it cannot
-        self.on_engine_dead: Callable[[str], None] | None = None
+        self._ended: str | None = None  # why the work in flight was ended (see end_all)
         self.in_flight = 0  # items whose engine request is running
         self._probe_ids: list[int] | None = None
         self._item_tasks: set[asyncio.Task[Judgment]] = set()
@@ -94,8 +98,8 @@ class JudgeService:
         judgment, not an exception. Raises InvalidRequest for a request malformed as a whole, ServiceUnavailable
         when the engine is dead.
         """
-        if self.dead:
-            raise ServiceUnavailable(self.dead)
+        if self.lifecycle.failure:
+            raise ServiceUnavailable(self.lifecycle.failure)
         started = time.monotonic()
         items = request.items
         self._check_size(items)
@@ -245,18 +249,18 @@ class JudgeService:
             for task in tasks:
                 task.cancel()  # a cancelled task aborts its engine request
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.dead:
-                raise ServiceUnavailable(self.dead) from None
+            if self._ended:
+                raise ServiceUnavailable(self._ended) from None
             raise
         finally:
             self._item_tasks.difference_update(tasks)
 
-    def fail_all(self, reason: str) -> None:
-        """The engine is gone: refuse new work and end all work in flight (its requests get 503)."""
-        if self.dead is None:
-            self.dead = reason
-            for task in list(self._item_tasks):
-                task.cancel()
+    def end_all(self, reason: str) -> None:
+        """End all work in flight: its requests get 503 with `reason` (the service failed, or its drain is over)."""
+        if self._ended is None:
+            self._ended = reason
+        for task in list(self._item_tasks):
+            task.cancel()
 
     def _check_size(self, items: list[JudgeItem]) -> None:
         limit = self.settings.max_items_per_request
@@ -310,7 +314,7 @@ class JudgeService:
                 detail="not finished by the request's deadline; engine work aborted",
             )
         except EngineDead as exc:
-            self._engine_died(str(exc))
+            self.lifecycle.fail(str(exc))
             raise ServiceUnavailable(str(exc)) from exc
         except EngineError as exc:
             log.warning("engine error on %s: %s", engine_id, exc)
@@ -355,11 +359,6 @@ class JudgeService:
                 work.close()
             raise TimeoutError
         return await asyncio.wait_for(work, remaining)
-
-    def _engine_died(self, reason: str) -> None:
-        self.fail_all(reason)
-        if self.on_engine_dead is not None:
-            self.on_engine_dead(reason)
 
     @staticmethod
     def _to_judgment(base: dict[str, Any], generation: Generation, return_reasoning: bool) -> Judgment:

@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 from service.engine import EngineDead, EngineError
+from service.lifecycle import Lifecycle
 from service.serving import JudgeService
 
 __all__ = ["watch_engine"]
 
 
-async def watch_engine(
-    judge: JudgeService, interval_s: float, stall_timeout_s: float, on_dead: Callable[[str], None]
-) -> None:
+async def watch_engine(judge: JudgeService, lifecycle: Lifecycle, interval_s: float, stall_timeout_s: float) -> None:
     """Every `interval_s`: ask the judge for the engine's health; with requests in the engine, require an engine
-    step within `stall_timeout_s`; when idle, require a one-token probe generation to come back within it."""
+    step within `stall_timeout_s`; when idle, require a one-token probe generation to come back within it. An
+    engine that fails any of these fails the service (`lifecycle.fail`)."""
     _, seen = judge.progress()
     last_step = time.monotonic()
-    while judge.dead is None:
+    while lifecycle.failure is None:
         await asyncio.sleep(interval_s)
         try:
             await judge.check_health()
@@ -41,8 +40,8 @@ async def watch_engine(
                 await asyncio.wait_for(judge.probe(f"probe-{time.monotonic_ns()}"), stall_timeout_s)
                 last_step = time.monotonic()
         except TimeoutError:
-            on_dead(f"the engine did not answer a probe within {stall_timeout_s:.0f} s")
+            lifecycle.fail(f"the engine did not answer a probe within {stall_timeout_s:.0f} s")
             return
         except EngineError as exc:  # EngineDead included: any failing probe means the engine cannot serve
-            on_dead(str(exc) or type(exc).__name__)
+            lifecycle.fail(str(exc) or type(exc).__name__)
             return

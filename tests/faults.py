@@ -23,6 +23,7 @@ class FaultyEngine:
         self.hang = False
         self.fail_prompts_containing: str | None = None  # requests whose prompt holds this text raise EngineError
         self.raise_unexpected = False  # judgments' generate raises what the service does not expect: a bug
+        self.progress_bug = False  # progress() raises what nobody expects: a bug in the watchdog's own task
         self.delay_s = 0.0
         self.calls = 0  # requests made for judgments
         self._frozen_progress: int | None = None
@@ -50,6 +51,8 @@ class FaultyEngine:
         await self.real.check_health()
 
     def progress(self) -> int:
+        if self.progress_bug:
+            raise RuntimeError("injected: a bug in the watchdog's task")
         if not self.hang:
             self._frozen_progress = None
             return self.real.progress()

@@ -37,6 +37,18 @@ async def faulty_server(serve_app: ServeApp, **settings: Any) -> AsyncIterator[t
         yield url, wrapped[0]
 
 
+async def readiness_until_down(client: httpx.AsyncClient) -> set[int]:
+    """Poll /readyz until the server stops listening (`python -m service` would then exit non-zero); the statuses
+    seen on the way."""
+    seen: set[int] = set()
+    while True:
+        try:
+            seen.add((await client.get("/readyz")).status_code)
+        except httpx.TransportError:
+            return seen
+        await asyncio.sleep(0.05)
+
+
 def rss_mib() -> float:
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * 4096 / 2**20
@@ -246,14 +258,24 @@ async def test_a_really_stopped_engine_takes_the_server_down_with_the_reason(
                 os.kill(pid, signal.SIGSTOP)
             response = await request
             assert response.status_code == 503, response.text
-            down = False
-            while not down:  # the server stops listening: the process would exit (non-zero, see service.__main__)
-                try:
-                    await client.get("/healthz")
-                    await asyncio.sleep(0.05)
-                except httpx.TransportError:
-                    down = True
+            assert await readiness_until_down(client) <= {503}
     finally:
         for pid in cores:
             os.kill(pid, signal.SIGCONT)
     assert any("fatal: the engine computed no tokens for" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_background_task_takes_the_server_down_with_the_reason(
+    serve_app: ServeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="service")
+    async with (
+        faulty_server(serve_app, exit_on_failure=True, engine_check_interval_s=0.1) as (url, faulty),
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        assert (await client.get("/readyz")).status_code == 200
+        faulty.progress_bug = True  # the watchdog's task raises what it does not expect
+        seen = await readiness_until_down(client)
+    assert seen <= {200, 503}
+    reason = "fatal: background task engine start and watchdog failed: RuntimeError: injected"
+    assert any(reason in r.getMessage() for r in caplog.records)
