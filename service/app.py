@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from service import __version__
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.http import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
+from service.http import ApiKeyMiddleware, BodyBudget, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
 from service.protocol import FailureReason
 from service.rendering import prompt_template
@@ -59,7 +59,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(router)
     # Outermost last: request ids and access logs see everything (a 500 included); keys are checked before any
     # body is read.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    budget = BodyBudget(settings.max_body_bytes_reading or 4 * settings.max_body_bytes, state.metrics)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, budget=budget, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ApiKeyMiddleware, keys=state.api_keys, open_paths=_open_paths(settings))
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)

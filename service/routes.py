@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
 from service.engine import EngineDead
-from service.http import StrictJsonRoute
+from service.http import StrictJsonRoute, body_admitted
 from service.protocol import ErrorResponse, InfoResponse, JudgeRequest, JudgeResponse, RenderResponse
 from service.serving import ServiceUnavailable
 from service.state import AppState
@@ -22,7 +22,7 @@ T = TypeVar("T")
 router = APIRouter(route_class=StrictJsonRoute)  # bodies: strict JSON (valid Unicode, bounded depth)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 429, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 408, 413, 422, 429, 500, 503)
 }
 
 
@@ -37,6 +37,7 @@ State = Annotated[AppState, Depends(get_state)]
 @router.post("/judge", response_model=JudgeResponse, responses=_ERRORS)
 async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResponse:
     """Judge a batch of agent trajectories: one judgment per item, in input order."""
+    body_admitted(request)
     if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     request.state.log_fields = {"items": len(body.items)}
@@ -44,8 +45,9 @@ async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResp
 
 
 @router.post("/render", response_model=RenderResponse, responses=_ERRORS)
-async def render(body: JudgeRequest, state: State) -> RenderResponse:
+async def render(body: JudgeRequest, request: Request, state: State) -> RenderResponse:
     """The prompt each item would be judged with — text, token count, truncation, template id — without judging."""
+    body_admitted(request)
     if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     return await state.judge.render(body)
