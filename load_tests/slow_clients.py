@@ -27,18 +27,23 @@ from .bench import procs
 __all__ = ["main"]
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of `pid` and its children (vLLM's engine core is one), in MiB."""
-    total = 0
+def rss_mib(pid: int) -> tuple[float, float]:
+    """Resident memory in MiB: of `pid` (the HTTP front end, where slow clients land), and of it with its children
+    (vLLM's engine core is one)."""
+    own = total = 0
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text = status.read_text()
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-        if int(status.parent.name) == pid or fields.get("PPid", "").strip() == str(pid):
-            total += int(fields.get("VmRSS", "0 kB").split()[0])
-    return total / 1024
+        rss = int(fields.get("VmRSS", "0 kB").split()[0])
+        if int(status.parent.name) == pid:
+            own += rss
+            total += rss
+        elif fields.get("PPid", "").strip() == str(pid):
+            total += rss
+    return own / 1024, total / 1024
 
 
 async def _crowd_member(host: str, port: int, kind: str, stop_at: float, cut: list[int]) -> None:
@@ -52,10 +57,12 @@ async def _crowd_member(host: str, port: int, kind: str, stop_at: float, cut: li
             if kind == "idle":
                 writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
                 await writer.drain()
+            elif kind == "header":
+                writer.write(b"GET /healthz HTTP/1.1\r\n")
             elif kind == "body":
                 writer.write(b"POST /judge HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")
                 await writer.drain()
-            payload = b"x-slow: " if kind == "header" else b" "
+            payload = b"x-slow: " if kind == "header" else b" "  # then one byte a second
             while time.monotonic() < stop_at and not reader.at_eof():
                 if kind != "idle":
                     writer.write(payload[:1])
@@ -74,12 +81,12 @@ async def measure(url: str, pid: int, clients: int, idle: int, seconds: float, e
     parsed = urlparse(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     before = rss_mib(pid)
-    print(f"before: {before:.0f} MiB", file=sys.stderr)
+    print(f"before: {before[0]:.0f} MiB (with the engine core {before[1]:.0f} MiB)", file=sys.stderr)
     stop_at = time.monotonic() + seconds
     cut: list[int] = []
     kinds = ["header"] * (clients // 2) + ["body"] * (clients - clients // 2) + ["idle"] * idle
     crowd = [asyncio.create_task(_crowd_member(host, port, k, stop_at, cut)) for k in kinds]
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []
     codes: list[int] = []
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         started = time.monotonic()
@@ -87,20 +94,27 @@ async def measure(url: str, pid: int, clients: int, idle: int, seconds: float, e
             body = {"items": [{"question": f"meanwhile {len(codes)}", "trajectory": "t"}]}
             codes.append((await client.post("/judge", json=body)).status_code)
             samples.append(rss_mib(pid))
-            print(f"t={time.monotonic() - started:5.0f} s: {samples[-1]:.0f} MiB, cut off {len(cut)}", file=sys.stderr)
+            own, total = samples[-1]
+            line = f"t={time.monotonic() - started:4.0f} s: {own:.0f} MiB ({total:.0f}), cut off {len(cut)}"
+            print(line, file=sys.stderr)
             await asyncio.sleep(every_s)
     await asyncio.gather(*crowd)
     await asyncio.sleep(2)
     after = rss_mib(pid)
-    print(f"after: {after:.0f} MiB", file=sys.stderr)
+    print(f"after: {after[0]:.0f} MiB (with the engine core {after[1]:.0f} MiB)", file=sys.stderr)
     return {
         "clients_slow": clients,
         "clients_idle": idle,
         "seconds": seconds,
-        "rss_before_mib": round(before),
-        "rss_during_min_mib": round(min(samples)),
-        "rss_during_max_mib": round(max(samples)),
-        "rss_after_mib": round(after),
+        "rss_before_mib": round(before[0]),
+        "rss_during_min_mib": round(min(own for own, _ in samples)),
+        "rss_during_max_mib": round(max(own for own, _ in samples)),
+        "rss_after_mib": round(after[0]),
+        "rss_with_engine_core_before_during_max_after_mib": [
+            round(before[1]),
+            round(max(total for _, total in samples)),
+            round(after[1]),
+        ],
         "connections_cut_off": len(cut),
         "normal_requests": len(codes),
         "normal_requests_ok": codes.count(200),

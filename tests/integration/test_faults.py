@@ -49,6 +49,14 @@ async def readiness_until_down(client: httpx.AsyncClient) -> set[int]:
         await asyncio.sleep(0.05)
 
 
+async def generated_tokens(client: httpx.AsyncClient) -> float:
+    """The engine's own count of generated tokens (vLLM's metric), as /metrics shows it."""
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith("vllm:generation_tokens_total"):
+            return float(line.split()[-1])
+    raise AssertionError("vllm:generation_tokens_total is not in /metrics")
+
+
 def rss_mib() -> float:
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * 4096 / 2**20
@@ -253,6 +261,11 @@ async def test_a_really_stopped_engine_takes_the_server_down_with_the_reason(
             items = [{"question": f"stopped {i}", "trajectory": "t " * 40} for i in range(2)]
             request = asyncio.create_task(client.post("/judge", json={"items": items, "options": {"max_tokens": 600}}))
             while "rrm_items_in_flight 2.0" not in (await client.get("/metrics")).text:
+                await asyncio.sleep(0.05)
+            # A few decode steps later, the watchdog's last idle probe (one token) has certainly come back: the
+            # stall it sees is then the one with requests in the engine.
+            tokens = await generated_tokens(client)
+            while await generated_tokens(client) < tokens + 6:
                 await asyncio.sleep(0.05)
             for pid in cores:
                 os.kill(pid, signal.SIGSTOP)
