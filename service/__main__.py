@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
-from types import FrameType
 from typing import Any
 
-import uvicorn
 from pydantic_settings import CliApp
 
 from service.engine.versions import UntestedVllm, check_vllm
+from service.server import DrainingServer, server_config
 from service.settings import Settings
-from service.state import AppState
-
-
-class DrainingServer(uvicorn.Server):
-    """uvicorn, but the first SIGTERM/SIGINT drains (readiness off, new work 503, admitted work finishes) before it
-    stops; a second signal stops at once."""
-
-    def __init__(self, config: uvicorn.Config, state: AppState) -> None:
-        super().__init__(config)
-        self.state = state
-        self._drain_task: asyncio.Task[None] | None = None
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig in (signal.SIGTERM, signal.SIGINT) and self._drain_task is None and not self.should_exit:
-            self._drain_task = asyncio.get_running_loop().create_task(self.state.drain())
-            return
-        super().handle_exit(sig, frame)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,20 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("service").error("refusing to start: %s", exc)
         return 2
     state: Any = app.state.rrm
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_keep_alive=30,
-        timeout_graceful_shutdown=5,  # after the drain: only idle keep-alive connections are left to close
-    )
-    server = DrainingServer(config, state)
+    server = DrainingServer(server_config(app, settings), state)
     state.server = server
     server.run()
     # A server that stopped because the engine could not serve exits non-zero, so an orchestrator restarts it.
-    return 1 if state.fatal_error else 0
+    return 1 if state.lifecycle.failure else 0
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ from typing import get_args
 from fastapi import FastAPI
 
 from service import __version__
-from service.engine import Engine, Sampling
+from service.engine import Engine
 from service.errors import install_error_handlers
-from service.http import ApiKeyMiddleware, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
+from service.http import ApiKeyMiddleware, BodyBudget, BodyLimitMiddleware, CatchAllMiddleware, RequestContextMiddleware
 from service.metrics import Metrics
-from service.protocol import FailureReason, JudgeItem
-from service.rendering import build_prompt, prompt_template
+from service.protocol import FailureReason
+from service.rendering import prompt_template
 from service.routes import router
 from service.serving import JudgeService
 from service.settings import Settings
@@ -39,12 +39,12 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         starter = asyncio.create_task(_start_engine(state, engine))
+        state.lifecycle.supervise(starter, "engine start and watchdog")
         try:
             yield
         finally:
             starter.cancel()
             await asyncio.gather(starter, return_exceptions=True)
-            state.ready = False
             if engine is None and state.judge is not None:
                 await state.judge.engine.shutdown()
 
@@ -59,7 +59,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(router)
     # Outermost last: request ids and access logs see everything (a 500 included); keys are checked before any
     # body is read.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    budget = BodyBudget(settings.max_body_bytes_reading or 4 * settings.max_body_bytes, state.metrics)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes, budget=budget, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ApiKeyMiddleware, keys=state.api_keys, open_paths=_open_paths(settings))
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
@@ -78,22 +81,16 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
 
             engine = await VllmEngine.start(state.settings)
         template = prompt_template(state.system_prompt, engine.tokenizer, state.settings.input_mode)
-        state.judge = JudgeService(engine, template, state.settings, state.metrics)
-        state.judge.on_engine_dead = state.fail
-        # Ready means answering: one real generation of a judge-shaped prompt must come back before the first
-        # request is let in (it also puts the system prompt in the prefix cache). A judge-shaped prompt rather
-        # than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10 tokens.
-        probe = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
-        prompt = build_prompt(engine.tokenizer, template, probe, engine.max_model_len - 1)
-        await engine.generate(prompt.token_ids, Sampling(max_tokens=1), "warmup")
+        state.judge = JudgeService(engine, template, state.settings, state.metrics, state.lifecycle)
+        # Ready means answering: one real generation must come back before the first request is let in.
+        await state.judge.probe("warmup")
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         state.fail(f"engine failed to start: {type(exc).__name__}: {exc}")
         return
     state.metrics.build_info.labels(version=__version__, model=engine.model_name, template_id=template.id).set(1)
-    state.ready = True
-    state.metrics.ready.set(1)
+    state.lifecycle.set_ready()
     log.info(
         "ready: model=%s template=%s (%s, from %s; input mode %s)",
         engine.model_name,
@@ -103,4 +100,4 @@ async def _start_engine(state: AppState, engine: Engine | None) -> None:
         template.input_mode,
     )
     s = state.settings
-    await watch_engine(state.judge, prompt.token_ids, s.engine_check_interval_s, s.engine_stall_timeout_s, state.fail)
+    await watch_engine(state.judge, state.lifecycle, s.engine_check_interval_s, s.engine_stall_timeout_s)

@@ -1,8 +1,9 @@
-"""HTTP plumbing: request ids, metrics and access logs; the catch-all for unexpected errors (500); the request body
-limit (413); API keys; and strict JSON parsing of request bodies."""
+"""HTTP plumbing: request ids, metrics and access logs; the catch-all for unexpected errors (500); request bodies
+bounded before admission (413, 429, 408); API keys; and strict JSON parsing of request bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -21,11 +22,13 @@ from service.metrics import Metrics
 
 __all__ = [
     "ApiKeyMiddleware",
+    "BodyBudget",
     "BodyLimitMiddleware",
     "CatchAllMiddleware",
     "InvalidJson",
     "RequestContextMiddleware",
     "StrictJsonRoute",
+    "body_admitted",
 ]
 
 log = logging.getLogger("service.access")
@@ -176,12 +179,42 @@ class StrictJsonRoute(APIRoute):
         return strict_handler
 
 
-class BodyLimitMiddleware:
-    """Answers 413 to bodies over the limit, declared (Content-Length) or streamed, before any handler runs."""
+class BodyBudget:
+    """The bytes of request bodies read and not yet admitted, over all requests: what memory holds before
+    admission control has seen a request."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self.limit = limit
+        self.used = 0
+        self.metrics = metrics
+
+    def take(self, n: int) -> bool:
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        self.metrics.body_bytes_reading.set(self.used)
+        return True
+
+    def give_back(self, n: int) -> None:
+        self.used -= n
+        self.metrics.body_bytes_reading.set(self.used)
+
+
+class BodyLimitMiddleware:
+    """Reads request bodies before any handler runs, bounded three ways, each refused in the one error shape:
+    larger than `max_body_bytes` (declared or streamed): 413; more bytes being read and parsed, over all requests,
+    than the budget allows: 429 (`Retry-After: 1`); not all there within `timeout_s` of the headers: 408. The two
+    that leave a body half read close the connection.
+
+    A body's bytes count against the budget from their arrival until the handler starts (parsed and validated:
+    the request is then admission control's), or until the request ends without one.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, budget: BodyBudget, timeout_s: float) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.budget = budget
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -189,41 +222,104 @@ class BodyLimitMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, 413, f"request body larger than {self.limit} bytes")
             return
+        held = 0
+
+        def release() -> None:
+            nonlocal held
+            self.budget.give_back(held)
+            held = 0
+
+        scope.setdefault("state", {})["release_body_budget"] = release
+        try:
+            body = await self._read(scope, receive, send, declared)
+            if body is None:
+                return
+            held = body[1]
+            await self.app(scope, _replay(body[0], receive), send)
+        finally:
+            release()
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, declared: str | None) -> tuple[bytes, int] | None:
+        """The whole body and the budget it holds, or None when the request was answered (or the client left)."""
+        if declared is not None and declared.isdigit() and int(declared) > self.budget.limit - self.budget.used:
+            await self._over_budget(scope, receive, send)
+            return None
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._reject(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        self.budget.give_back(size)
+                        return None
+                    chunk = message.get("body", b"")
+                    if size + len(chunk) > self.limit:
+                        self.budget.give_back(size)
+                        await self._reject(scope, receive, send, 413, f"request body larger than {self.limit} bytes")
+                        return None
+                    if not self.budget.take(len(chunk)):
+                        self.budget.give_back(size)
+                        await self._over_budget(scope, receive, send)
+                        return None
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            self.budget.give_back(size)
+            text = f"request body not complete within {self.timeout_s:g} s"
+            await self._reject(scope, receive, send, 408, text, close=True)
+            return None
+        return b"".join(chunks), size
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the client to go away (disconnect detection)
+    async def _over_budget(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = (
+            f"the service is reading {self.budget.used} bytes of request bodies, its limit before admission is "
+            f"{self.budget.limit}: retry shortly"
+        )
+        await self._reject(scope, receive, send, 429, message, close=True, headers={"Retry-After": "1"})
 
-        await self.app(scope, replay, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _reject(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        code: int,
+        message: str,
+        *,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         from service.errors import error_response
 
+        headers = (headers or {}) | ({"Connection": "close"} if close else {})
         response = error_response(
-            413, f"request body larger than {self.limit} bytes", request_id=scope.get("state", {}).get("request_id")
+            code, message, request_id=scope.get("state", {}).get("request_id"), headers=headers or None
         )
         await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the client to go away (disconnect detection)
+
+    return replay
+
+
+def body_admitted(request: Request) -> None:
+    """The handler has the request parsed and validated: its body no longer counts against the reading budget."""
+    release = getattr(request.state, "release_body_budget", None)
+    if release is not None:
+        release()
 
 
 def _digest(key: str) -> bytes:

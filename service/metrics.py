@@ -68,6 +68,11 @@ class Metrics:
             "rrm_items_pending", "Items admitted and not yet judged (the admission queue's depth).", registry=r
         )
         self.items_pending_limit = Gauge("rrm_items_pending_limit", "The admission limit on pending items.", registry=r)
+        self.body_bytes_reading = Gauge(
+            "rrm_body_bytes_reading",
+            "Bytes of request bodies read and not yet admitted (being read, parsed, validated).",
+            registry=r,
+        )
         self.draining = Gauge("rrm_draining", "1 while the service drains before exiting.", registry=r)
         self.admission_rejections = Counter(
             "rrm_admission_rejections_total", "Requests turned away before any work, by reason.", ["reason"], registry=r

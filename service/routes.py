@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import __version__
 from service.engine import EngineDead
-from service.http import StrictJsonRoute
+from service.http import StrictJsonRoute, body_admitted
 from service.protocol import ErrorResponse, InfoResponse, JudgeRequest, JudgeResponse, RenderResponse
 from service.serving import ServiceUnavailable
 from service.state import AppState
@@ -22,7 +22,7 @@ T = TypeVar("T")
 router = APIRouter(route_class=StrictJsonRoute)  # bodies: strict JSON (valid Unicode, bounded depth)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 429, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 408, 413, 422, 429, 500, 503)
 }
 
 
@@ -37,16 +37,18 @@ State = Annotated[AppState, Depends(get_state)]
 @router.post("/judge", response_model=JudgeResponse, responses=_ERRORS)
 async def judge(body: JudgeRequest, request: Request, state: State) -> JudgeResponse:
     """Judge a batch of agent trajectories: one judgment per item, in input order."""
-    if not state.accepting or state.judge is None:
+    body_admitted(request)
+    if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     request.state.log_fields = {"items": len(body.items)}
     return await _unless_disconnected(request, state.judge.judge(body, request.state.request_id))
 
 
 @router.post("/render", response_model=RenderResponse, responses=_ERRORS)
-async def render(body: JudgeRequest, state: State) -> RenderResponse:
+async def render(body: JudgeRequest, request: Request, state: State) -> RenderResponse:
     """The prompt each item would be judged with — text, token count, truncation, template id — without judging."""
-    if not state.accepting or state.judge is None:
+    body_admitted(request)
+    if not state.lifecycle.accepting or state.judge is None:
         raise ServiceUnavailable(_why_not_accepting(state))
     return await state.judge.render(body)
 
@@ -54,18 +56,18 @@ async def render(body: JudgeRequest, state: State) -> RenderResponse:
 @router.get("/healthz", responses=_ERRORS)
 async def healthz(state: State) -> dict[str, str]:
     """Liveness: the process is up (503 only once it has given up and is exiting)."""
-    if state.fatal_error:
-        raise HTTPException(503, state.fatal_error)
+    if state.lifecycle.failure:
+        raise HTTPException(503, state.lifecycle.failure)
     return {"status": "alive"}
 
 
 @router.get("/readyz", responses=_ERRORS)
 async def readyz(state: State) -> dict[str, str]:
     """Readiness: the engine is loaded and answering."""
-    if not state.accepting or state.judge is None:
+    if not state.lifecycle.accepting or state.judge is None:
         raise HTTPException(503, _why_not_accepting(state), headers={"Retry-After": "5"})
     try:
-        await state.judge.engine.check_health()
+        await state.judge.check_health()
     except EngineDead as exc:
         state.fail(str(exc))
         raise HTTPException(503, str(exc)) from exc
@@ -81,10 +83,9 @@ async def metrics(state: State) -> Response:
 @router.get("/info", response_model=InfoResponse)
 async def info(state: State) -> InfoResponse:
     """What is served: model, template id, judging defaults and engine settings."""
-    s = state.settings
-    engine = state.judge.engine if state.judge else None
+    s, judge = state.settings, state.judge
     return InfoResponse(
-        model=engine.model_name if engine else s.model,
+        model=judge.model_name if judge else s.model,
         demo_model=s.is_demo,
         template_id=state.template.id if state.template else None,
         template_name=state.system_prompt.name,
@@ -94,19 +95,19 @@ async def info(state: State) -> InfoResponse:
         version=__version__,
         max_items_per_request=s.max_items_per_request,
         max_pending_items=s.max_pending_items,
-        max_model_len=engine.max_model_len if engine else (s.max_model_len or 0),
+        max_model_len=judge.max_model_len if judge else (s.max_model_len or 0),
         default_max_tokens=s.max_tokens,
         default_temperature=s.temperature,
         structured_output=s.structured_output,
         truncation=s.truncation,
-        engine=engine.info() if engine else {},
+        engine=judge.engine_info() if judge else {},
     )
 
 
 def _why_not_accepting(state: AppState) -> str:
-    if state.fatal_error:
-        return f"the service is failing: {state.fatal_error}"
-    if state.draining:
+    if state.lifecycle.failure:
+        return f"the service is failing: {state.lifecycle.failure}"
+    if state.lifecycle.phase == "draining":
         return "the service is shutting down; send the work to another replica"
     return "the engine is not ready yet"
 

@@ -7,13 +7,14 @@ import hashlib
 import logging
 import time
 from array import array
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from service.admission import Admission
 from service.cache import ResultCache, cache_key
 from service.engine import Engine, EngineDead, EngineError, Generation, Sampling
+from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.parsing import ParseFailure, judgment_regex, parse_judgment
 from service.protocol import (
@@ -64,8 +65,12 @@ class _Plan:
 class JudgeService:
     """Turns judge requests into engine requests and engine output into judgments."""
 
-    def __init__(self, engine: Engine, template: PromptTemplate, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, engine: Engine, template: PromptTemplate, settings: Settings, metrics: Metrics, lifecycle: Lifecycle
+    ) -> None:
         self.engine = engine
+        self.lifecycle = lifecycle
+        lifecycle.on_failure(self.end_all)
         self.template = template
         self.settings = settings
         self.metrics = metrics
@@ -80,10 +85,9 @@ class JudgeService:
         )
         # Prompts of recent items, so that a repeat (which the judgment cache answers) is not tokenised again.
         self.prompts = PromptMemo(_PROMPT_MEMO_TOKENS if settings.cache_size else 0)
-        self.dead: str | None = None  # why the engine can no longer serve, once it cannot
-        self.on_engine_dead: Callable[[str], None] | None = None
-        self.in_flight = 0
-        self.last_progress = time.monotonic()
+        self._ended: str | None = None  # why the work in flight was ended (see end_all)
+        self.in_flight = 0  # items whose engine request is running
+        self._probe_ids: list[int] | None = None
         self._item_tasks: set[asyncio.Task[Judgment]] = set()
 
     async def judge(self, request: JudgeRequest, request_id: str) -> JudgeResponse:
@@ -95,8 +99,8 @@ class JudgeService:
         judgment, not an exception. Raises InvalidRequest for a request malformed as a whole, ServiceUnavailable
         when the engine is dead.
         """
-        if self.dead:
-            raise ServiceUnavailable(self.dead)
+        if self.lifecycle.failure:
+            raise ServiceUnavailable(self.lifecycle.failure)
         started = time.monotonic()
         items = request.items
         self._check_size(items)
@@ -140,6 +144,39 @@ class JudgeService:
             judgments=judgments,
             usage=usage,
         )
+
+    # --- what the app and the watchdog ask of the engine, through the judge --------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.max_model_len
+
+    def engine_info(self) -> dict[str, Any]:
+        return self.engine.info()
+
+    async def check_health(self) -> None:
+        """Raise EngineDead if the engine can no longer answer."""
+        await self.engine.check_health()
+
+    def progress(self) -> tuple[int, int]:
+        """(items whose engine request is running, the engine's count of steps that computed tokens)."""
+        return self.in_flight, self.engine.progress()
+
+    async def probe(self, request_id: str) -> None:
+        """One real one-token generation of a judge-shaped prompt: the engine answers end to end.
+
+        A judge-shaped prompt rather than a token or two: vLLM 0.32's CPU engine core dies on prompts under ~10
+        tokens. The first probe (the warm-up) also puts the system prompt in the prefix cache.
+        """
+        if self._probe_ids is None:
+            item = JudgeItem(question="Is the service ready?", trajectory="The agent answered: yes.")
+            prompt = build_prompt(self.engine.tokenizer, self.template, item, self.engine.max_model_len - 1)
+            self._probe_ids = prompt.token_ids
+        await self.engine.generate(self._probe_ids, Sampling(max_tokens=1), request_id)
 
     async def render(self, request: JudgeRequest) -> RenderResponse:
         """Each item's prompt as /judge would build it (same limits and budget), without generating.
@@ -213,18 +250,18 @@ class JudgeService:
             for task in tasks:
                 task.cancel()  # a cancelled task aborts its engine request
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.dead:
-                raise ServiceUnavailable(self.dead) from None
+            if self._ended:
+                raise ServiceUnavailable(self._ended) from None
             raise
         finally:
             self._item_tasks.difference_update(tasks)
 
-    def fail_all(self, reason: str) -> None:
-        """The engine is gone: refuse new work and end all work in flight (its requests get 503)."""
-        if self.dead is None:
-            self.dead = reason
-            for task in list(self._item_tasks):
-                task.cancel()
+    def end_all(self, reason: str) -> None:
+        """End all work in flight: its requests get 503 with `reason` (the service failed, or its drain is over)."""
+        if self._ended is None:
+            self._ended = reason
+        for task in list(self._item_tasks):
+            task.cancel()
 
     def _check_size(self, items: list[JudgeItem]) -> None:
         limit = self.settings.max_items_per_request
@@ -278,7 +315,7 @@ class JudgeService:
                 detail="not finished by the request's deadline; engine work aborted",
             )
         except EngineDead as exc:
-            self._engine_died(str(exc))
+            self.lifecycle.fail(str(exc))
             raise ServiceUnavailable(str(exc)) from exc
         except EngineError as exc:
             log.warning("engine error on %s: %s", engine_id, exc)
@@ -312,7 +349,6 @@ class JudgeService:
         finally:
             self.in_flight -= 1
             self.metrics.items_in_flight.dec()
-        self.last_progress = time.monotonic()
         self.metrics.prompt_tokens.inc(generation.prompt_tokens)
         self.metrics.completion_tokens.inc(generation.completion_tokens)
         return generation
@@ -327,11 +363,6 @@ class JudgeService:
                 work.close()
             raise TimeoutError
         return await asyncio.wait_for(work, remaining)
-
-    def _engine_died(self, reason: str) -> None:
-        self.fail_all(reason)
-        if self.on_engine_dead is not None:
-            self.on_engine_dead(reason)
 
     @staticmethod
     def _to_judgment(base: dict[str, Any], generation: Generation, return_reasoning: bool) -> Judgment:

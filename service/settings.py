@@ -77,6 +77,19 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_items_per_request: int = Field(default=256, ge=1, le=100_000)
     max_body_bytes: int = Field(default=32 * 2**20, ge=1024, description="Larger request bodies get 413.")
+    max_body_bytes_reading: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Bytes of request bodies being read, parsed and validated at once, over all requests, before "
+        "admission; a body that would pass it gets 429 (None: 4 x max_body_bytes).",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this (else 408, closed)."
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="A request's body must arrive within this of its headers (else 408, closed)."
+    )
+    keep_alive_timeout_s: float = Field(default=30.0, gt=0, description="Idle keep-alive connections are closed.")
     max_item_chars: int = Field(
         default=2_000_000, ge=100, description="Items whose question + trajectory exceed this get 400."
     )
@@ -132,7 +145,9 @@ class Settings(BaseSettings):
     )
     engine_check_interval_s: float = Field(default=5.0, gt=0, description="How often the engine watchdog looks.")
     engine_stall_timeout_s: float = Field(
-        default=120.0, gt=0, description="No engine progress for this long (with work pending) means it is dead."
+        default=120.0,
+        gt=0,
+        description="No engine step computing tokens for this long, with requests in the engine, means it is dead.",
     )
     cache_size: int = Field(
         default=8192, ge=0, description="Judgments kept in the LRU cache (0: no cache and no deduplication)."
@@ -160,6 +175,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_tokens ({self.max_tokens}) leaves no room for a prompt in max_model_len ({self.max_model_len})"
             )
+        self.max_body_bytes_reading = self.max_body_bytes_reading or 4 * self.max_body_bytes
+        if self.max_body_bytes_reading < self.max_body_bytes:
+            raise ValueError("max_body_bytes_reading must be at least max_body_bytes: such a body could never be read")
         if self.max_items_per_request > self.max_pending_items:
             raise ValueError("max_items_per_request must not exceed max_pending_items: such a request could never run")
         if self.api_key_file is not None and not self.api_key_file.is_file():

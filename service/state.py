@@ -1,4 +1,5 @@
-"""The application state that handlers read from `app.state.rrm`, and the life cycle: ready, draining, failed."""
+"""The application state that handlers read from `app.state.rrm`, and the drain (the life cycle itself is
+`service.lifecycle.Lifecycle`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from service.lifecycle import Lifecycle
 from service.metrics import Metrics
 from service.rendering import PromptTemplate
 from service.serving import JudgeService
@@ -28,10 +30,9 @@ class AppState:
         self.system_prompt = configured_prompt(settings)
         log.info("system prompt: %s, from %s", self.system_prompt.name, self.system_prompt.source)
         self.api_keys = settings.load_api_keys()
+        self.lifecycle = Lifecycle(metrics)
+        self.lifecycle.on_failure(self._stop_server)
         self.judge: JudgeService | None = None
-        self.ready = False
-        self.draining = False
-        self.fatal_error: str | None = None
         self.started_at = time.time()
         self.server: Any = None  # the uvicorn.Server, when run by `python -m service`
 
@@ -40,37 +41,26 @@ class AppState:
         """The prompt template bound to the served tokenizer; None until the engine (and its tokenizer) is loaded."""
         return self.judge.template if self.judge is not None else None
 
-    @property
-    def accepting(self) -> bool:
-        return self.ready and not self.draining and self.fatal_error is None and self.judge is not None
+    def fail(self, reason: str) -> None:
+        """The process cannot serve (see Lifecycle.fail)."""
+        self.lifecycle.fail(reason)
 
-    def fail(self, message: str) -> None:
-        """The process cannot serve: refuse and end all work, and ask the server to exit (non-zero exit code)."""
-        if self.fatal_error is None:
-            log.error("fatal: %s", message)
-            self.fatal_error = message
-        self.ready = False
-        self.metrics.ready.set(0)
-        if self.judge is not None:
-            self.judge.fail_all(message)
+    def _stop_server(self, reason: str) -> None:
         if self.server is not None:
-            self.server.should_exit = True
+            self.server.should_exit = True  # `python -m service` then exits non-zero
 
     async def drain(self) -> None:
         """Stop taking work, let admitted work finish within the grace period, then ask the server to exit."""
-        if self.draining:
+        if not self.lifecycle.start_draining():
             return
         grace = self.settings.drain_grace_s
         log.info("draining: refusing new work, up to %.0f s for admitted work", grace)
-        self.draining = True
-        self.metrics.draining.set(1)
-        self.metrics.ready.set(0)
         deadline = time.monotonic() + grace
         while self.judge is not None and self.judge.admission.items > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         if self.judge is not None and self.judge.admission.items > 0:
             log.warning("grace period over with %d items pending: ending them", self.judge.admission.items)
-            self.judge.fail_all("the service is shutting down (drain grace period over)")
+            self.judge.end_all("the service is shutting down (drain grace period over)")
         log.info("drained")
         if self.server is not None:
             self.server.should_exit = True

@@ -78,16 +78,21 @@ def serve_app(engine: Any) -> ServeApp:
     import uvicorn
 
     from service.app import create_app
+    from service.server import server_config
 
     @contextlib.asynccontextmanager
-    async def serve(engine_wrapper: Callable[[Any], Any] | None = None, **overrides: Any) -> AsyncIterator[str]:
+    async def serve(
+        engine_wrapper: Callable[[Any], Any] | None = None, exit_on_failure: bool = False, **overrides: Any
+    ) -> AsyncIterator[str]:
         port = free_port()
-        app = create_app(
-            demo_settings(port=port, **overrides), engine=engine_wrapper(engine) if engine_wrapper else engine
-        )
-        # The app is not told about its server: a failing engine then leaves it up answering 503 for the test to
-        # look at, instead of exiting (the exit is tested on a real process).
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        settings = demo_settings(port=port, **overrides)
+        app = create_app(settings, engine=engine_wrapper(engine) if engine_wrapper else engine)
+        # Unless asked to, the app is not told about its server: a failing engine then leaves it up answering 503
+        # for the test to look at, instead of exiting (the exit code is tested on a real process). The server is
+        # configured as `python -m service` configures it (timeouts, the header guard).
+        server = uvicorn.Server(server_config(app, settings, log_level="warning"))
+        if exit_on_failure:
+            app.state.rrm.server = server
         task = asyncio.create_task(server.serve())
         url = f"http://127.0.0.1:{port}"
         try:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from service.rendering import Tokenizer
-
 __all__ = ["Engine", "EngineDead", "EngineError", "Generation", "Sampling"]
 
 
@@ -42,7 +40,7 @@ class Generation:
 class Engine(Protocol):
     model_name: str
     max_model_len: int
-    tokenizer: Tokenizer
+    tokenizer: Any  # the model's Hugging Face tokenizer (what rendering needs of it: service.rendering.Tokenizer)
 
     async def generate(self, prompt_token_ids: list[int], sampling: Sampling, request_id: str) -> Generation:
         """Run one request to completion. Cancelling the awaiting task aborts the engine request."""
@@ -50,6 +48,14 @@ class Engine(Protocol):
 
     async def check_health(self) -> None:
         """Raise EngineDead if the engine can no longer answer."""
+        ...
+
+    def progress(self) -> int:
+        """A count that grows with every engine step that computed tokens (prefill or decode) for some request.
+
+        The watchdog reads it: a busy engine advances it many times a second, even while every request it runs
+        is long; an engine that stopped computing does not.
+        """
         ...
 
     def info(self) -> dict[str, Any]: ...

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from service.engine import EngineDead, EngineError, Generation, Sampling
-from service.rendering import Tokenizer
 from service.settings import DEMO_MODEL, Settings
 
-__all__ = ["VllmEngine", "configure_cpu_environment", "resolve_model_path"]
+__all__ = ["StepCounter", "VllmEngine", "configure_cpu_environment", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +43,47 @@ def configure_cpu_environment(settings: Settings) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv))
 
 
+class StepCounter:
+    """Counts the engine steps that did work, as vLLM reports them to its stat loggers (once per scheduler step,
+    prefill chunks included), without streaming every request's tokens through the event loop."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def logger_factory(self) -> Any:
+        """A per-engine stat logger factory for AsyncLLM's `stat_loggers` (each data-parallel rank counts here)."""
+        from vllm.v1.metrics.loggers import StatLoggerBase
+
+        counter = self
+
+        class ProgressLogger(StatLoggerBase):  # type: ignore[misc]
+            def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+                pass
+
+            def record(
+                self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None, engine_idx: int = 0
+            ) -> None:
+                if iteration_stats is not None or (scheduler_stats is not None and scheduler_stats.num_running_reqs):
+                    counter.steps += 1
+
+            def log_engine_initialized(self) -> None:
+                pass
+
+        return ProgressLogger
+
+
 class VllmEngine:
     """Engine protocol over vLLM's AsyncLLM."""
 
-    def __init__(self, llm: Any, model_name: str, tokenizer: Tokenizer, engine_info: dict[str, Any]) -> None:
+    def __init__(
+        self, llm: Any, model_name: str, tokenizer: Any, engine_info: dict[str, Any], steps: StepCounter | None = None
+    ) -> None:
         self._llm = llm
         self.model_name = model_name
         self.tokenizer = tokenizer
         self.max_model_len: int = int(llm.model_config.max_model_len)
         self._info = engine_info
+        self._steps = steps or StepCounter()
 
     @classmethod
     async def start(cls, settings: Settings) -> VllmEngine:
@@ -87,9 +118,12 @@ class VllmEngine:
             kwargs["enable_chunked_prefill"] = False
         kwargs.update(settings.engine_args)
         log.info("starting vLLM engine for %s", model)
-        llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kwargs))
+        steps = StepCounter()
+        llm = await asyncio.to_thread(
+            AsyncLLM.from_engine_args, AsyncEngineArgs(**kwargs), stat_loggers=[steps.logger_factory()]
+        )
         info = {k: v for k, v in kwargs.items() if k != "model"} | {"model_path": model, "on_cpu": on_cpu}
-        return cls(llm, settings.served_model_name or settings.model, llm.get_tokenizer(), info)
+        return cls(llm, settings.served_model_name or settings.model, llm.get_tokenizer(), info, steps)
 
     async def generate(self, prompt_token_ids: list[int], sampling: Sampling, request_id: str) -> Generation:
         from vllm import SamplingParams
@@ -133,6 +167,9 @@ class VllmEngine:
             await self._llm.check_health()
         except Exception as exc:
             raise EngineDead(f"the vLLM engine failed its health check: {exc}") from exc
+
+    def progress(self) -> int:
+        return self._steps.steps
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)

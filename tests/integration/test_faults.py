@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from tests.conftest import ServeApp
 from tests.faults import FaultyEngine
 from tests.integration.test_judge_service import agent_messages
+from tests.integration.test_lifecycle import engine_core_processes
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +35,26 @@ async def faulty_server(serve_app: ServeApp, **settings: Any) -> AsyncIterator[t
 
     async with serve_app(engine_wrapper=wrap, **settings) as url:
         yield url, wrapped[0]
+
+
+async def readiness_until_down(client: httpx.AsyncClient) -> set[int]:
+    """Poll /readyz until the server stops listening (`python -m service` would then exit non-zero); the statuses
+    seen on the way."""
+    seen: set[int] = set()
+    while True:
+        try:
+            seen.add((await client.get("/readyz")).status_code)
+        except httpx.TransportError:
+            return seen
+        await asyncio.sleep(0.05)
+
+
+async def generated_tokens(client: httpx.AsyncClient) -> float:
+    """The engine's own count of generated tokens (vLLM's metric), as /metrics shows it."""
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith("vllm:generation_tokens_total"):
+            return float(line.split()[-1])
+    raise AssertionError("vllm:generation_tokens_total is not in /metrics")
 
 
 def rss_mib() -> float:
@@ -95,7 +118,10 @@ async def test_a_dead_engine_means_503_at_once_not_ready_and_exit(serve_app: Ser
         assert again.status_code == 503
 
 
-async def test_an_engine_that_stops_answering_is_detected_and_its_requests_fail_fast(serve_app: ServeApp) -> None:
+async def test_an_engine_that_stops_computing_is_detected_and_its_requests_fail_fast(
+    serve_app: ServeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="service")
     async with (
         faulty_server(serve_app, engine_check_interval_s=0.2, engine_stall_timeout_s=1.5) as (url, faulty),
         httpx.AsyncClient(base_url=url, timeout=30) as client,
@@ -106,7 +132,28 @@ async def test_an_engine_that_stops_answering_is_detected_and_its_requests_fail_
         response = await client.post("/judge", json={"items": fresh})
         waited = time.monotonic() - started
         assert response.status_code == 503 and waited < 5, (response.status_code, waited)
-        assert "engine" in response.json()["error"]["message"]
+        assert "engine computed no tokens" in response.json()["error"]["message"]
+        assert (await client.get("/readyz")).status_code == 503
+    assert any("fatal: the engine computed no tokens" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_busy_engine_on_one_long_generation_is_not_taken_for_a_stalled_one(serve_app: ServeApp) -> None:
+    stall_s = 1.0
+    async with (
+        faulty_server(
+            serve_app, structured_output=False, engine_check_interval_s=0.1, engine_stall_timeout_s=stall_s
+        ) as (url, _),
+        httpx.AsyncClient(base_url=url, timeout=120) as client,
+    ):
+        started = time.monotonic()
+        long_one = {"items": [{"question": "long", "trajectory": "t " * 40}], "options": {"max_tokens": 1500}}
+        response = await client.post("/judge", json=long_one)
+        took = time.monotonic() - started
+        assert response.status_code == 200, response.text
+        judgment = response.json()["judgments"][0]
+        assert judgment["usage"]["completion_tokens"] > 1000, judgment
+        assert took > 2 * stall_s, took  # one generation outlasted the stall timeout (~8 s on a 2-core host)
+        assert (await client.get("/readyz")).status_code == 200
 
 
 async def test_one_failing_item_does_not_fail_the_batch(serve_app: ServeApp) -> None:
@@ -195,3 +242,53 @@ async def test_metrics_can_be_left_open_for_a_scraper(serve_app: ServeApp) -> No
     async with serve_app(api_keys=["k"], metrics_auth=False) as url, httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.get("/info")).status_code == 401
+
+
+async def test_a_really_stopped_engine_takes_the_server_down_with_the_reason(
+    serve_app: ServeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No wrapper: the shared engine's core process is stopped (SIGSTOP) while it runs requests, and continued
+    # once the server has given up, so that the session's engine lives on.
+    cores = engine_core_processes(os.getpid())
+    assert cores, "vLLM's engine core process was not found"
+    caplog.set_level(logging.ERROR, logger="service")
+    settings = {"structured_output": False, "engine_check_interval_s": 0.1, "engine_stall_timeout_s": 1.0}
+    try:
+        async with (
+            serve_app(exit_on_failure=True, **settings) as url,
+            httpx.AsyncClient(base_url=url, timeout=60) as client,
+        ):
+            items = [{"question": f"stopped {i}", "trajectory": "t " * 40} for i in range(2)]
+            request = asyncio.create_task(client.post("/judge", json={"items": items, "options": {"max_tokens": 600}}))
+            while "rrm_items_in_flight 2.0" not in (await client.get("/metrics")).text:
+                await asyncio.sleep(0.05)
+            # A few decode steps later, the watchdog's last idle probe (one token) has certainly come back: the
+            # stall it sees is then the one with requests in the engine.
+            tokens = await generated_tokens(client)
+            while await generated_tokens(client) < tokens + 6:
+                await asyncio.sleep(0.05)
+            for pid in cores:
+                os.kill(pid, signal.SIGSTOP)
+            response = await request
+            assert response.status_code == 503, response.text
+            assert await readiness_until_down(client) <= {503}
+    finally:
+        for pid in cores:
+            os.kill(pid, signal.SIGCONT)
+    assert any("fatal: the engine computed no tokens for" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_failing_background_task_takes_the_server_down_with_the_reason(
+    serve_app: ServeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="service")
+    async with (
+        faulty_server(serve_app, exit_on_failure=True, engine_check_interval_s=0.1) as (url, faulty),
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        assert (await client.get("/readyz")).status_code == 200
+        faulty.progress_bug = True  # the watchdog's task raises what it does not expect
+        seen = await readiness_until_down(client)
+    assert seen <= {200, 503}
+    reason = "fatal: background task engine start and watchdog failed: RuntimeError: injected"
+    assert any(reason in r.getMessage() for r in caplog.records)
