@@ -1,6 +1,6 @@
-"""The Dockerfile: lint (hadolint), what each target runs, and — with no Docker engine here — the cpu target's exact
-ENTRYPOINT, CMD and ENV run as a process, which must serve the demo model, pass its own HEALTHCHECK and drain on
-SIGTERM."""
+"""The Dockerfile: lint (hadolint), what each target runs, the gpu target held to the cpu target's steps, and the cpu
+target's exact ENTRYPOINT, CMD and ENV run as a process outside a container (fast; test_image.py builds and runs the
+real image), which must serve the demo model, pass its own HEALTHCHECK and drain on SIGTERM."""
 
 from __future__ import annotations
 
@@ -81,6 +81,31 @@ def test_healthcheck_fails_when_nothing_answers(stages: dict[str, Stage]) -> Non
     assert result.returncode != 0
 
 
+def _steps(target: str) -> list[str]:
+    """The target's instructions after its FROM, build-specific lines normalised away."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    block = text.split(f" AS {target}\n", 1)[1].split("\nFROM ", 1)[0]
+    return [line.strip() for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_gpu_target_shares_the_cpu_targets_steps(stages: dict[str, Stage]) -> None:
+    cpu, gpu = stages["cpu"], stages["gpu"]
+    # Run time: everything but the model and the cpu target's own venv.
+    own = {"RRM_MODEL", "VIRTUAL_ENV", "PATH"}
+    assert {k: v for k, v in gpu.env.items() if k not in own} == {k: v for k, v in cpu.env.items() if k not in own}
+    assert (gpu.argv, gpu.user, gpu.volumes, gpu.exposed) == (cpu.argv, cpu.user, cpu.volumes, cpu.exposed)
+    assert (gpu.healthcheck, gpu.healthcheck_options) == (cpu.healthcheck, cpu.healthcheck_options)
+    # Build time: the same user, the same build arguments, the same inputs copied in the same order.
+    cpu_steps, gpu_steps = _steps("cpu"), _steps("gpu")
+    useradd = next(s for s in cpu_steps if "useradd" in s)
+    user_step = useradd[useradd.index("useradd") :]
+    assert any(s.endswith(user_step) for s in gpu_steps), user_step
+    for kind in ("ARG EXTRA_CA_CERT", "ARG LOCAL_WHEELS", "COPY ", "WORKDIR ", "USER ", "VOLUME ", "EXPOSE "):
+        gpu_kind = [s for s in gpu_steps if s.startswith(kind)]
+        assert gpu_kind == [s for s in cpu_steps if s.startswith(kind)], kind
+    assert gpu.base.startswith("vllm/vllm-openai:"), "only the base (CUDA vLLM) differs"
+
+
 def test_build_context_holds_only_what_the_image_installs() -> None:
     rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
     rules = [r for r in rules if r and not r.startswith("#")]
@@ -95,9 +120,10 @@ def test_build_context_holds_only_what_the_image_installs() -> None:
         return keep
 
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE.read_text(), re.MULTILINE)
-    sources = [src for line in copied for src in line.split()]
+    # ${EXTRA_CA_CERT} and ${LOCAL_WHEELS}: build arguments, empty unless a build names files under .build-extras/.
+    sources = [src for line in copied for src in line.split() if not src.startswith("${")]
     assert sources and all(included(src) and (ROOT / src).exists() for src in sources), sources
-    assert included("service/app.py")
+    assert included("service/app.py") and included(".build-extras/ca.pem")
     for heavy in (".venv", ".git", "tests", "deploy", "docs", "load_tests", "trainer_client"):
         assert not included(heavy), heavy
 
