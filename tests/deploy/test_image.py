@@ -3,8 +3,9 @@
 HEALTHCHECK turns healthy, it runs as uid 10001, and `docker stop` drains admitted work and exits 0.
 
 The engine is a dockerd of this test's own (tests/deploy/docker_engine.py), host networking only, so the container
-runs with `--network host` and `-e RRM_PORT` instead of the README's `-p 8000:8000`. The image is built once per
-session; the base tarball and the engine's layer cache persist under ~/.cache/agent-rrm/.
+runs with `--network host` and `-e RRM_PORT` instead of the README's `-p 8000:8000`. The engine, the image
+build and one container serve the whole module (dockerd is stopped, containers removed, at its end); the base
+tarball and the engine's layer cache persist under ~/.cache/agent-rrm/, so a second run rebuilds only what changed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ LOGS = SCRATCH / "image"
 DRAIN_ITEMS = 16
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def docker() -> Iterator[Docker]:
     LOGS.mkdir(parents=True, exist_ok=True)
     try:
@@ -45,7 +46,7 @@ def docker() -> Iterator[Docker]:
         engine.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cpu_image(docker: Docker) -> str:
     started = time.monotonic()
     base = base_image(docker, LOGS / "base.log")
