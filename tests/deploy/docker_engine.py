@@ -220,4 +220,6 @@ def build_cpu_image(docker: Docker, root: Path, base: str, tag: str, log: Path) 
         shutil.rmtree(root / EXTRAS, ignore_errors=True)
     if result.returncode != 0:
         raise RuntimeError(f"docker build failed ({result.returncode}):\n{log.read_text()[-6000:]}")
+    # Earlier builds' images, now untagged, would pile up in the kept data root; the build cache of this one stays.
+    docker.run("image", "prune", "--force", timeout=300)
     return time.monotonic() - started
