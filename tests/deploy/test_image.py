@@ -110,7 +110,8 @@ def test_the_image_serves_judges_turns_healthy_and_runs_as_uid_10001(container: 
     assert httpx.get(f"{container.url}/info", timeout=10).json()["demo_model"] is True
 
     item = {"question": "2+2?", "trajectory": "<think>\nEasy.\n</think>\n\n\\boxed{4}"}
-    judged = httpx.post(f"{container.url}/judge", json={"items": [item]}, timeout=120)
+    # The container decodes free text (see the fixture): bound it, or one item runs to 1400 tokens (~50 s).
+    judged = httpx.post(f"{container.url}/judge", json={"items": [item], "options": {"max_tokens": 64}}, timeout=120)
     assert judged.status_code == 200, judged.text
     [judgment] = judged.json()["judgments"]
     assert judgment["status"] in ("ok", "failed") and judgment["finish_reason"] is not None
@@ -131,10 +132,10 @@ def test_the_image_serves_judges_turns_healthy_and_runs_as_uid_10001(container: 
 
 def test_docker_stop_drains_the_judgment_in_flight_and_exits_0(container: Container) -> None:
     container.wait_for("ready", lambda: _status(f"{container.url}/readyz") == 200, timeout=300)
-    # Free text runs every item to max_tokens: seconds of work, inside the 30 s drain.
+    # Free text runs every item to max_tokens: ~10 s of work here, inside the 30 s drain.
     work = {
         "items": [{"question": f"drain {i}", "trajectory": "t " * 40} for i in range(DRAIN_ITEMS)],
-        "options": {"max_tokens": 600},
+        "options": {"max_tokens": 300},
     }
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(httpx.post, f"{container.url}/judge", json=work, timeout=120)
