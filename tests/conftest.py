@@ -199,3 +199,19 @@ def post_judge(url: str, payload: dict[str, Any], **kwargs: Any) -> httpx.Respon
 
 
 Poster = Callable[[dict[str, Any]], Awaitable[httpx.Response]]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The image test's Docker engine, base image and build take minutes of downloading and unpacking: begin them now,
+    # in the background, so that they overlap the tests before that module (tests/deploy/image_prep.py).
+    if session.config.option.collectonly:
+        return
+    if any(item.path.name == "test_image.py" and item.path.parent.name == "deploy" for item in session.items):
+        from tests.deploy import image_prep
+
+        image_prep.start(SCRATCH / "image")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if "tests.deploy.image_prep" in sys.modules:
+        sys.modules["tests.deploy.image_prep"].finish()

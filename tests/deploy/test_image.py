@@ -20,40 +20,39 @@ import httpx
 import pytest
 
 from tests.conftest import SCRATCH, free_port
+from tests.deploy import image_prep
 from tests.deploy.conftest import ROOT
-from tests.deploy.docker_engine import Docker, base_image, build_cpu_image, running_engine
+from tests.deploy.docker_engine import Docker
 from tests.deploy.dockerfile import read_stages
 
 # A cold build (no layer cache) takes minutes: more than the suite's default per-test timeout.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
-TAG = "agent-rrm:cpu-test"
 LOGS = SCRATCH / "image"
 DRAIN_ITEMS = 16
 
 
 @pytest.fixture(scope="module")
-def docker() -> Iterator[Docker]:
-    LOGS.mkdir(parents=True, exist_ok=True)
+def prepared() -> Iterator[image_prep.Prepared]:
+    # Begun in the background right after collection (tests/conftest.py); here it is waited for.
     try:
-        engine = running_engine(LOGS / "dockerd.log")
-        client = engine.__enter__()
+        ready = image_prep.result(LOGS)
     except RuntimeError as exc:
-        pytest.fail(f"cannot start a Docker engine: {exc}")
+        pytest.fail(f"cannot start a Docker engine or build the image: {exc}")
     try:
-        yield client
+        yield ready
     finally:
-        engine.__exit__(None, None, None)
+        image_prep.finish()
 
 
 @pytest.fixture(scope="module")
-def cpu_image(docker: Docker) -> str:
-    started = time.monotonic()
-    base = base_image(docker, LOGS / "base.log")
-    based = time.monotonic() - started
-    built = build_cpu_image(docker, ROOT, base, TAG, LOGS / "build.log")
-    (LOGS / "timings.json").write_text(json.dumps({"base_s": round(based, 1), "build_s": round(built, 1)}))
-    return TAG
+def docker(prepared: image_prep.Prepared) -> Docker:
+    return prepared.docker
+
+
+@pytest.fixture(scope="module")
+def cpu_image(prepared: image_prep.Prepared) -> str:
+    return prepared.tag
 
 
 class Container:
