@@ -19,7 +19,9 @@ __all__ = ["DEMO_VERSION", "build_demo_model", "demo_model_dir"]
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = "v3"  # v3: Qwen3's tokenizer and 40,960 positions (v1: a 2,048-token BPE; i11's v2: positions only)
+# v4: v3's tokenizer written compactly (loads in 1.7 s instead of 2.6 s); v3: Qwen3's tokenizer and 40,960 positions;
+# v2: positions only; v1: a 2,048-token BPE.
+DEMO_VERSION = "v4"
 
 
 def demo_model_dir(cache_dir: Path) -> Path:
@@ -52,6 +54,21 @@ def _write_tokenizer(folder: Path) -> None:
     from service.demo_tokenizer import build_qwen3_tokenizer
 
     build_qwen3_tokenizer().save_pretrained(folder)
+    _compact(folder / "tokenizer.json")
+
+
+def _compact(path: Path) -> None:
+    """Rewrite tokenizer.json without indentation and with each merge as one "left right" string, a form the
+    tokenizers library reads as the same merges: every engine process loads this file several times at start-up,
+    and this form loads in 1.7 s instead of 2.6 s. Byte-level BPE tokens have no spaces
+    (a space is "Ġ"), so the joined form is unambiguous; checked here."""
+    data = json.loads(path.read_text("utf-8"))
+    merges = data["model"]["merges"]
+    if merges and isinstance(merges[0], list):
+        if any(" " in part for pair in merges for part in pair):
+            raise ValueError("a merge contains a space: it cannot be written as one string")
+        data["model"]["merges"] = [" ".join(pair) for pair in merges]
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), "utf-8")
 
 
 def _write_model(folder: Path) -> None:
