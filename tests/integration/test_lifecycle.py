@@ -40,11 +40,11 @@ def engine_core_processes(pid: int) -> list[int]:
     return found
 
 
-def long_items(n: int, tag: str) -> dict[str, object]:
+def long_items(n: int, tag: str, max_tokens: int = 600) -> dict[str, object]:
     # Free-text decoding (the server runs without the grammar) runs every item to max_tokens: seconds of work.
     return {
         "items": [{"question": f"{tag} {i}", "trajectory": "t " * 40} for i in range(n)],
-        "options": {"max_tokens": 600},
+        "options": {"max_tokens": max_tokens},
     }
 
 
@@ -52,9 +52,13 @@ def test_sigterm_drains_admitted_work_then_exits_cleanly() -> None:
     server = start("--no-structured-output", "--drain-grace-s", "60", name="drain")
     try:
 
-        async def scenario() -> tuple[list[httpx.Response], int, int, float]:
+        async def scenario() -> tuple[list[httpx.Response], int, int, float, int]:
             async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-                admitted = [asyncio.create_task(client.post("/judge", json=long_items(16, f"r{k}"))) for k in range(4)]
+                # 64 items of 250 free-text tokens: several seconds of engine work on the demo model.
+                admitted = [
+                    asyncio.create_task(client.post("/judge", json=long_items(16, f"r{k}", max_tokens=250)))
+                    for k in range(4)
+                ]
                 while "rrm_items_pending 64.0" not in (await client.get("/metrics")).text:
                     await asyncio.sleep(0.05)
                 os.kill(server.proc.pid, signal.SIGTERM)
@@ -62,15 +66,18 @@ def test_sigterm_drains_admitted_work_then_exits_cleanly() -> None:
                 await asyncio.sleep(0.3)
                 refused = (await client.post("/judge", json=long_items(1, "late"))).status_code
                 ready = (await client.get("/readyz")).status_code
+                unanswered = sum(not task.done() for task in admitted)
                 responses = await asyncio.gather(*admitted)
-                return responses, refused, ready, signalled
+                return responses, refused, ready, signalled, unanswered
 
-        responses, refused, ready, signalled = asyncio.run(scenario())
+        responses, refused, ready, signalled, unanswered = asyncio.run(scenario())
         code = server.proc.wait(timeout=60)
         exited_after = time.monotonic() - signalled
     finally:
         server.stop()
     assert refused == 503 and ready == 503
+    # The drain held real work: admitted requests were still unanswered after the refusal was seen.
+    assert unanswered > 0
     assert [r.status_code for r in responses] == [200] * 4
     assert all(len(r.json()["judgments"]) == 16 for r in responses)
     assert all(j["reason"] != "aborted" for r in responses for j in r.json()["judgments"])
