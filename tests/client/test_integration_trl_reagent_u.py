@@ -1,4 +1,4 @@
-"""Reagent-U inside TRL's real GRPOTrainer: a few optimisation steps of the tiny policy, judged by the live demo
+"""Reagent-U inside TRL's real GRPOTrainer: two optimisation steps of the tiny policy, judged by the live demo
 judge (`python -m service --model demo`), built by `examples/trl_grpo_reagent_u.py:make_trainer`.
 
 What is checked, from what TRL itself computed (a subclass records what GRPOTrainer produced and what its loss
@@ -31,7 +31,7 @@ from .trl_helpers import RecordingTrainer, chat, one_thread  # noqa: F401 (a fix
 pytestmark = pytest.mark.integration
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-G, QUESTIONS, STEPS, TOKENS = 2, 2, 3, 12
+G, QUESTIONS, STEPS, TOKENS = 2, 2, 2, 12
 
 
 @pytest.fixture(scope="module")
