@@ -167,6 +167,11 @@ class Proc:
         finally:
             self._reap_group()
 
+    def terminate(self) -> None:
+        """Begin stopping (SIGTERM) without waiting; `stop` then waits, and cleans up what is left."""
+        if self.alive():
+            self.popen.terminate()
+
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM, then SIGKILL past `timeout`; leaves no process of its session behind."""
         if self.alive():

@@ -40,6 +40,7 @@ class ShapePlan:
         waves: Requests per level = ``waves * concurrency + 2``: enough to see steady state past the ramp.
         open_loop_s: Planned length of each open-loop run at 70 % of saturation (Poisson, then evenly spaced
             arrivals); 0: no open loop.
+        open_loop_min_requests: Requests each open-loop run sends at least, however short `open_loop_s` is.
         paper_in_flight: Chat requests in flight for the paper's way (the paper's trainer: 32).
         warmup_items: Items each way judges once, unmeasured, before its measured run.
     """
@@ -50,6 +51,7 @@ class ShapePlan:
     concurrency: tuple[int, ...]
     waves: int = 2
     open_loop_s: float = 60.0
+    open_loop_min_requests: int = 6
     paper_in_flight: int = 32
     warmup_items: int = 4
 
@@ -182,6 +184,7 @@ _SMOKE = Profile(
             concurrency=(1, 2),
             waves=1,
             open_loop_s=2.0,
+            open_loop_min_requests=3,  # the smoke checks each open loop runs and is reported, not its tail
             paper_in_flight=8,
             warmup_items=2,
         ),

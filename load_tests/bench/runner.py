@@ -81,20 +81,24 @@ def run_shape(ctx: RunContext, plan: ShapePlan) -> ShapeResult:
     reference = [item for request in levels[-1] for item in request]
     result = ShapeResult(plan.name, plan.items_per_request, repeats=repeats_in(reference))
     _say(ctx, f"{plan.name}: service sweep {list(plan.concurrency)} x {plan.items_per_request} items/request")
-    info = _run_service(ctx, plan, warmup, levels, result)
-    if {"ceiling", "paper"} <= ctx.skip:
-        return result
-    engine: dict[str, Any] = info["engine"]
-    model_path = str(engine["model_path"])
-    from transformers import AutoTokenizer
+    info, service = _run_service(ctx, plan, warmup, levels, result)
+    try:
+        if {"ceiling", "paper"} <= ctx.skip:
+            return result
+        # The service is shutting down meanwhile (vLLM's engine core and interpreter exit take seconds).
+        engine: dict[str, Any] = info["engine"]
+        model_path = str(engine["model_path"])
+        from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    template = prompt_template(_system_prompt(ctx, info), tokenizer, info["input_mode"])
-    if template.id != info["template_id"]:
-        raise RuntimeError(f"the service runs template {info['template_id']}, the benchmark renders {template.id}")
-    budget = int(info["max_model_len"]) - ctx.profile.max_tokens
-    rendered = render_items(tokenizer, template, reference, budget)
-    rendered_warmup = render_items(tokenizer, template, warmup, budget)
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        template = prompt_template(_system_prompt(ctx, info), tokenizer, info["input_mode"])
+        if template.id != info["template_id"]:
+            raise RuntimeError(f"the service runs template {info['template_id']}, the benchmark renders {template.id}")
+        budget = int(info["max_model_len"]) - ctx.profile.max_tokens
+        rendered = render_items(tokenizer, template, reference, budget)
+        rendered_warmup = render_items(tokenizer, template, warmup, budget)
+    finally:
+        service.stop()  # gone before the next way starts: each way has the machine to itself
     result.checks["truncated_items"] = sum(r.truncated for r in rendered)
     result.checks["prompt_tokens_rendered"] = sum(len(r.token_ids) for r in rendered)
     if "ceiling" not in ctx.skip:
@@ -170,7 +174,8 @@ def _system_prompt(ctx: RunContext, info: dict[str, Any]) -> SystemPrompt:
 
 def _run_service(
     ctx: RunContext, plan: ShapePlan, warmup: list[Item], levels: list[list[list[Item]]], result: ShapeResult
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], procs.Proc]:
+    """Measure the service; returns its /info and its process, told to stop (the caller waits for it)."""
     p = ctx.profile
     port = procs.free_port()
     argv = procs.service_argv(
@@ -221,9 +226,11 @@ def _run_service(
         if plan.open_loop_s > 0:
             result.open_loop = _open_loop(ctx, plan, url, proc.pid, result, "poisson")
             result.open_loop_even = _open_loop(ctx, plan, url, proc.pid, result, "constant")
-    finally:
+    except BaseException:
         proc.stop()
-    return info
+        raise
+    proc.terminate()
+    return info, proc
 
 
 def _open_loop(
@@ -234,7 +241,7 @@ def _open_loop(
     assert saturation is not None
     offered = _OPEN_LOOP_SHARE * saturation.judgments_per_s
     rate = offered / plan.items_per_request
-    n = max(6, round(rate * plan.open_loop_s))
+    n = max(plan.open_loop_min_requests, round(rate * plan.open_loop_s))
     seed = ctx.profile.seed + (0 if arrival == "poisson" else 100)
     payloads = plan.open_loop_requests(seed, n)
     config = LoadConfig(
