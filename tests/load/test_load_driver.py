@@ -78,7 +78,8 @@ async def test_duration_bound_cancels_what_hangs(fake_judge: FakeJudge) -> None:
     started = time.perf_counter()
     async with fake_judge.client() as client:
         report = await run_load(config, client=client)
-    assert time.perf_counter() - started < 1.5
+    # Cancelled, not awaited: far sooner than the judge would have answered (a loose bound: machines are noisy).
+    assert time.perf_counter() - started < fake_judge.latency_s / 2
     assert report.stopped_by == "duration"
     assert report.requests_sent == report.requests_cancelled == 4
     assert report.requests_ok == 0 and report.latency_request.n == 0
@@ -91,7 +92,8 @@ async def test_duration_bound_stops_sending(fake_judge: FakeJudge) -> None:
         report = await run_load(config, client=client)
     assert report.stopped_by == "duration" and report.requests_cancelled == 0
     assert 4 <= report.requests_sent <= 16 and report.requests_ok == report.requests_sent
-    assert report.elapsed_s < 0.3 + 0.5
+    # Nothing was sent behind the report's back once the bound stopped the run.
+    assert len(fake_judge.arrivals) == report.requests_sent
 
 
 async def test_open_loop_departs_on_schedule(fake_judge: FakeJudge) -> None:
